@@ -1,0 +1,42 @@
+"""Curvature operators: products of H, G, F and EF with flat vectors."""
+
+from ..errors import InputError
+from ..problem import Problem
+from .base import BlockOperator, CurvatureOperator, DenseOperator, DifferenceOperator
+from .hessian import HessianOperator
+from .output_space import EmpiricalFisherOperator, FisherOperator, GGNOperator
+
+CURVATURES = ("hessian", "ggn", "fisher", "ef")
+
+__all__ = [
+    "BlockOperator",
+    "CurvatureOperator",
+    "DenseOperator",
+    "DifferenceOperator",
+    "EmpiricalFisherOperator",
+    "FisherOperator",
+    "GGNOperator",
+    "HessianOperator",
+    "CURVATURES",
+    "make_operator",
+]
+
+
+def make_operator(
+    curvature: str,
+    problem: Problem,
+    *,
+    strategy: str = "auto",
+    mc_samples: int | None = None,
+    seed: int = 0,
+) -> CurvatureOperator:
+    """The operator for `--curvature hessian|ggn|fisher|ef`."""
+    if curvature == "hessian":
+        return HessianOperator(problem, strategy)
+    if curvature == "ggn":
+        return GGNOperator(problem, strategy)
+    if curvature == "fisher":
+        return FisherOperator(problem, mc_samples=mc_samples, seed=seed, strategy=strategy)
+    if curvature in ("ef", "empirical-fisher"):
+        return EmpiricalFisherOperator(problem, strategy)
+    raise InputError(f"unknown curvature '{curvature}'", f"use one of: {', '.join(CURVATURES)}")
