@@ -1,4 +1,4 @@
-"""Per-example losses and their output-space curvature (MATH.md, "Decomposition through the logits").
+"""Per-example losses and their output-space curvature (MATH.md, "through the logits").
 
 Every loss is the mean over examples of ℓ(z_i, y_i) where z_i are the model's outputs for one
 example, flattened to C numbers. Each loss knows

@@ -53,7 +53,7 @@ class EigenResult:
 
 
 class _Basis:
-    """Orthonormal columns V, the projected matrix S = VᵀAV and the residual f (A V = V S + f eᵀ)."""
+    """Orthonormal columns V and the projected matrix S = VᵀAV (A V = V S + f eᵀ)."""
 
     def __init__(self, p: int, size: int, dtype, device):
         self.V = torch.zeros(p, size + 1, dtype=dtype, device=device)
