@@ -1,0 +1,148 @@
+"""`landscape spectrum`: extreme eigenvalues, trace, condition figures, density, per layer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..curvature import BlockOperator, CurvatureOperator
+from ..problem import Problem
+from .density import SpectralDensity, spectral_density
+from .eigen import EigenResult, Eigenpair, extreme_eigenpairs
+from .trace import TraceEstimate, hutchpp_trace
+
+
+@dataclass
+class Condition:
+    lambda_max: float
+    lambda_min: float
+    condition_number: float | None  # λ_max/λ_min, PSD matrices with λ_min certified > 0
+    negative_ratio: float  # |λ_min|/λ_max when λ_min < 0, else 0
+    negative_fraction: float  # estimated share of eigenvalues < 0 (SLQ)
+    negative_fraction_stderr: float
+
+
+@dataclass
+class SolverInfo:
+    converged: bool
+    tol: float
+    products: int
+    restarts: int
+    krylov_dim: int
+    seconds: float
+
+
+@dataclass
+class LayerSpectrum:
+    name: str
+    num_params: int
+    lambda_max: Eigenpair
+    trace: TraceEstimate
+
+
+@dataclass(kw_only=True)
+class SpectrumReport:
+    command: str = "spectrum"
+    curvature: str
+    num_params: int
+    num_samples: int
+    loss: float
+    top: list[Eigenpair]
+    bottom: list[Eigenpair]
+    trace: TraceEstimate
+    condition: Condition
+    solver: SolverInfo
+    products: int
+    seconds: float
+    strategy: str
+    dtype: str
+    device: str
+    density: SpectralDensity | None = None
+    per_layer: list[LayerSpectrum] | None = None
+    eigen: EigenResult | None = field(default=None, repr=False)  # vectors, not serialised
+
+
+@dataclass
+class SpectrumSettings:
+    k_top: int = 5
+    k_bottom: int = 5
+    tol: float = 1e-6
+    max_products: int | None = None
+    trace_samples: int = 60
+    density: bool = False
+    density_starts: int = 8
+    density_steps: int = 80
+    per_layer: bool = False
+    seed: int = 0
+
+
+def analyse_spectrum(
+    problem: Problem,
+    op: CurvatureOperator,
+    settings: SpectrumSettings,
+    progress: Callable[[str, int], None] | None = None,
+) -> SpectrumReport:
+    start = time.perf_counter()
+    products0 = op.products
+    tell = (lambda stage: (lambda n: progress(stage, n))) if progress else (lambda stage: None)
+    eig = extreme_eigenpairs(
+        op, settings.k_top, settings.k_bottom, tol=settings.tol,
+        max_products=settings.max_products, seed=settings.seed, progress=tell("eigenvalues"),
+    )
+    trace = hutchpp_trace(op, settings.trace_samples, seed=settings.seed)
+    starts, steps = (settings.density_starts, settings.density_steps) if settings.density else (
+        4, 30)
+    density = spectral_density(op, num_starts=starts, lanczos_steps=steps, seed=settings.seed)
+    layers = _per_layer(problem, op, settings) if settings.per_layer else None
+    return _report(problem, op, settings, eig, trace, density, layers, products0, start)
+
+
+def _report(problem, op, settings, eig, trace, density, layers, products0, start):
+    return SpectrumReport(
+        curvature=op.name,
+        num_params=problem.num_params,
+        num_samples=problem.num_samples,
+        loss=problem.loss_at(),
+        top=eig.top,
+        bottom=eig.bottom,
+        trace=trace,
+        condition=_condition(eig, density, op.psd),
+        solver=SolverInfo(eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim,
+                          eig.seconds),
+        products=op.products - products0,
+        seconds=time.perf_counter() - start,
+        strategy=getattr(op, "strategy", "dense"),
+        dtype=str(op.dtype).replace("torch.", ""),
+        device=str(op.device),
+        density=density if settings.density else None,
+        per_layer=layers,
+        eigen=eig,
+    )
+
+
+def _condition(eig: EigenResult, density: SpectralDensity, psd: bool) -> Condition:
+    lam_max = eig.top[0].value if eig.top else density.lambda_max
+    low = eig.bottom[0] if eig.bottom else None
+    lam_min = low.value if low else density.lambda_min
+    certified_positive = low is not None and low.value - low.error_bound > 0
+    return Condition(
+        lambda_max=lam_max,
+        lambda_min=lam_min,
+        condition_number=lam_max / lam_min if (psd or lam_min > 0) and certified_positive
+        else None,
+        negative_ratio=abs(lam_min) / lam_max if lam_min < 0 and lam_max > 0 else 0.0,
+        negative_fraction=density.negative_fraction,
+        negative_fraction_stderr=density.negative_fraction_stderr,
+    )
+
+
+def _per_layer(problem: Problem, op: CurvatureOperator, settings: SpectrumSettings):
+    layers = []
+    for block in problem.blocks():
+        sub = BlockOperator(op, block.slice)
+        eig = extreme_eigenpairs(sub, 1, 0, tol=settings.tol, seed=settings.seed)
+        trace = hutchpp_trace(sub, settings.trace_samples, seed=settings.seed)
+        layers.append(LayerSpectrum(block.name, block.size, eig.top[0], trace))
+        op.products += sub.products
+    return layers

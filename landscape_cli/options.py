@@ -1,0 +1,120 @@
+"""Options shared by every command (typer annotations) and their defaults.
+
+Every option can also come from TOML (`--config FILE`, else ./landscape.toml, else
+[tool.landscape] in ./pyproject.toml); the command line wins, then the config, then the
+checkpoint's own metadata, then these defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+# Defaults for every option of every command: one config file can serve them all.
+DEFAULTS: dict = {
+    "model": None,
+    "data": None,
+    "model_factory": None,
+    "factory_kwargs": None,
+    "loss": "cross-entropy",
+    "samples": None,
+    "batch_size": None,
+    "dtype": "float64",
+    "device": "auto",
+    "seed": 0,
+    "params": None,
+    "trust_checkpoint": False,
+    "strategy": "auto",
+    # spectrum
+    "curvature": "hessian",
+    "k": 5,
+    "k_bottom": None,
+    "tol": 1e-6,
+    "max_products": None,
+    "mc_samples": None,
+    "trace_samples": 60,
+    "density": False,
+    "density_starts": 8,
+    "density_steps": 80,
+    "per_layer": False,
+    # ggn-gap
+    "exact": False,
+    "probes": 30,
+    "random_directions": 2,
+    # taylor-check
+    "eps": 1e-3,
+    "steps": 12,
+    "sweep": None,
+    "direction": "all",
+    "direction_file": None,
+    # sharpness and gate
+    "lr": None,
+    "rho": None,
+    "eps_sharpness": 1e-3,
+    "ascent_steps": 20,
+    "avg_samples": 32,
+    "slice_points": 41,
+    "slice_radius": 1.0,
+    "gate": None,
+    "baseline": None,
+    "allow_undecided": False,
+    "max": None,
+    "min": None,
+    "junit": None,
+    # output
+    "json": False,
+    "png": None,
+    "out": None,
+}
+
+Model = Annotated[
+    Optional[Path],
+    typer.Argument(help="Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
+                   "Default: the config's `model`, else the bundled sample."),
+]
+Data = Annotated[
+    Optional[str],
+    typer.Option("--data", help="Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), "
+                 "or module:fn / file.py:fn. Default: the checkpoint's metadata."),
+]
+ModelFactory = Annotated[
+    Optional[str],
+    typer.Option("--model-factory", help="Builds the model for a state dict: "
+                 "package.module:build or path/to/file.py:build."),
+]
+Loss = Annotated[
+    Optional[str], typer.Option("--loss", help="cross-entropy | mse | bce | nll.")
+]
+ConfigFile = Annotated[
+    Optional[Path], typer.Option("--config", help="TOML file with option values.")
+]
+Samples = Annotated[
+    Optional[int], typer.Option("--samples", help="Use a seeded random subset of N examples.")
+]
+BatchSize = Annotated[
+    Optional[int], typer.Option("--batch-size", help="Examples per batch (default: all).")
+]
+Dtype = Annotated[Optional[str], typer.Option("--dtype", help="float64 (default) | float32.")]
+Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for every random choice.")]
+Params = Annotated[
+    Optional[str], typer.Option("--params", help="Regex: which parameters form θ (default all).")
+]
+Trust = Annotated[
+    Optional[bool],
+    typer.Option("--trust-checkpoint", help="Allow unpickling arbitrary code (trusted files only)."),
+]
+Strategy = Annotated[
+    Optional[str],
+    typer.Option("--strategy", help="Product route: auto | kept-graph | double-backward | "
+                 "forward-over-reverse."),
+]
+Json = Annotated[
+    Optional[bool], typer.Option("--json", help="Print one JSON report on stdout, nothing else.")
+]
+Png = Annotated[Optional[Path], typer.Option("--png", help="Write the figure to this PNG file.")]
+Out = Annotated[
+    Optional[Path], typer.Option("--out", help="Write report.json and the figures to this folder.")
+]
