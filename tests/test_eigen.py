@@ -1,0 +1,111 @@
+"""Extreme eigenpairs, trace and per-layer figures against dense float64 spectra."""
+
+import pytest
+import torch
+from dense import classification_problem, dense_empirical_fisher, dense_ggn, dense_hessian
+
+from landscape_cli.analyses.eigen import extreme_eigenpairs
+from landscape_cli.analyses.spectrum import SpectrumSettings, analyse_spectrum
+from landscape_cli.curvature import DenseOperator, make_operator
+from landscape_cli.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return classification_problem(n=256, sizes=(16, 32, 24, 4), batch_size=100)
+
+
+@pytest.fixture(scope="module")
+def truths(problem):
+    return {
+        "hessian": dense_hessian(problem),
+        "ggn": dense_ggn(problem),
+        "ef": dense_empirical_fisher(problem),
+    }
+
+
+def check_pairs(result, eigenvalues, scale):
+    top_true = eigenvalues.flip(0)[: len(result.top)]
+    bottom_true = eigenvalues[: len(result.bottom)]
+    for pairs, true in ((result.top, top_true), (result.bottom, bottom_true)):
+        for pair, t in zip(pairs, true.tolist(), strict=True):
+            assert abs(pair.value - t) <= 1e-8 * scale
+            assert abs(pair.value - t) <= pair.error_bound + 1e-14 * scale
+            assert pair.converged
+
+
+@pytest.mark.parametrize("curvature", ["hessian", "ggn", "fisher", "ef"])
+def test_top_and_bottom_match_dense(problem, truths, curvature):
+    truth = truths["ggn" if curvature == "fisher" else curvature]
+    eigenvalues = torch.linalg.eigvalsh(truth)
+    scale = float(eigenvalues.abs().max())
+    op = make_operator(curvature, problem)
+    k_bottom = 5 if curvature == "hessian" else 0  # PSD: the bottom is a null space
+    result = extreme_eigenpairs(op, 5, k_bottom, tol=1e-8)
+    check_pairs(result, eigenvalues, scale)
+    assert result.products == op.products
+    assert result.converged
+
+
+def test_hessian_is_indefinite_and_bottom_is_certified(problem, truths):
+    eigenvalues = torch.linalg.eigvalsh(truths["hessian"])
+    assert eigenvalues[0] < 0  # the test model has negative curvature to find
+    result = extreme_eigenpairs(make_operator("hessian", problem), 0, 5, tol=1e-8)
+    check_pairs(result, eigenvalues, float(eigenvalues.abs().max()))
+    for pair, vec in zip(result.bottom, result.bottom_vectors.T, strict=True):
+        residual = truths["hessian"] @ vec - pair.value * vec
+        assert abs(float(residual.norm()) - pair.error_bound) < 1e-10
+
+
+def test_thick_restart_reaches_the_same_values(problem, truths):
+    eigenvalues = torch.linalg.eigvalsh(truths["hessian"])
+    result = extreme_eigenpairs(make_operator("hessian", problem), 5, 5, tol=1e-8, max_basis=40)
+    assert result.restarts > 0
+    check_pairs(result, eigenvalues, float(eigenvalues.abs().max()))
+
+
+def test_analytic_spectrum_and_seeds():
+    torch.manual_seed(3)
+    Q, _ = torch.linalg.qr(torch.randn(300, 300, dtype=torch.float64))
+    lam = torch.cat(
+        [
+            torch.tensor([50.0, 20.0, 10.0]),
+            torch.linspace(-1, 1, 294),
+            torch.tensor([-5.0, -8.0, -30.0]),
+        ]
+    ).double()
+    A = DenseOperator(Q @ torch.diag(lam) @ Q.T)
+    r1 = extreme_eigenpairs(A, 3, 3, tol=1e-10, seed=1)
+    r2 = extreme_eigenpairs(A, 3, 3, tol=1e-10, seed=1)
+    assert [e.value for e in r1.top] == pytest.approx([50, 20, 10], rel=1e-12)
+    assert [e.value for e in r1.bottom] == pytest.approx([-30, -8, -5], rel=1e-12)
+    assert [e.value for e in r1.top] == [e.value for e in r2.top]
+
+
+def test_impossible_requests_are_input_errors(problem):
+    op = make_operator("hessian", problem)
+    with pytest.raises(InputError, match="larger than the number of parameters"):
+        extreme_eigenpairs(op, problem.num_params + 1, 0)
+    with pytest.raises(InputError, match="tol"):
+        extreme_eigenpairs(op, 1, 0, tol=0)
+
+
+def test_spectrum_trace_and_per_layer(problem, truths):
+    H = truths["hessian"]
+    op = make_operator("hessian", problem)
+    report = analyse_spectrum(problem, op, SpectrumSettings(per_layer=True, tol=1e-8))
+    exact = float(torch.trace(H))
+    assert abs(report.trace.value - exact) <= 3 * report.trace.stderr
+    for block, layer in zip(problem.blocks(), report.per_layer, strict=True):
+        sub = H[block.slice, block.slice]
+        assert layer.lambda_max.value == pytest.approx(
+            float(torch.linalg.eigvalsh(sub)[-1]), rel=1e-8
+        )
+        assert abs(layer.trace.value - float(torch.trace(sub))) <= 3 * layer.trace.stderr + 1e-9
+    eig = torch.linalg.eigvalsh(H)
+    frac = float((eig < 0).double().mean())
+    cond = report.condition
+    assert cond.lambda_min == pytest.approx(float(eig[0]), rel=1e-8)
+    assert cond.negative_ratio == pytest.approx(float(-eig[0] / eig[-1]), rel=1e-7)
+    assert abs(cond.negative_fraction - frac) <= 3 * cond.negative_fraction_stderr + 0.05
+    assert report.products == op.products
