@@ -8,7 +8,7 @@ checkpoint's own metadata, then these defaults.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -70,51 +70,51 @@ DEFAULTS: dict = {
 }
 
 Model = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Argument(help="Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
                    "Default: the config's `model`, else the bundled sample."),
 ]
 Data = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--data", help="Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), "
                  "or module:fn / file.py:fn. Default: the checkpoint's metadata."),
 ]
 ModelFactory = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--model-factory", help="Builds the model for a state dict: "
                  "package.module:build or path/to/file.py:build."),
 ]
 Loss = Annotated[
-    Optional[str], typer.Option("--loss", help="cross-entropy | mse | bce | nll.")
+    str | None, typer.Option("--loss", help="cross-entropy | mse | bce | nll.")
 ]
 ConfigFile = Annotated[
-    Optional[Path], typer.Option("--config", help="TOML file with option values.")
+    Path | None, typer.Option("--config", help="TOML file with option values.")
 ]
 Samples = Annotated[
-    Optional[int], typer.Option("--samples", help="Use a seeded random subset of N examples.")
+    int | None, typer.Option("--samples", help="Use a seeded random subset of N examples.")
 ]
 BatchSize = Annotated[
-    Optional[int], typer.Option("--batch-size", help="Examples per batch (default: all).")
+    int | None, typer.Option("--batch-size", help="Examples per batch (default: all).")
 ]
-Dtype = Annotated[Optional[str], typer.Option("--dtype", help="float64 (default) | float32.")]
-Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.")]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for every random choice.")]
+Dtype = Annotated[str | None, typer.Option("--dtype", help="float64 (default) | float32.")]
+Device = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed for every random choice.")]
 Params = Annotated[
-    Optional[str], typer.Option("--params", help="Regex: which parameters form θ (default all).")
+    str | None, typer.Option("--params", help="Regex: which parameters form θ (default all).")
 ]
 Trust = Annotated[
-    Optional[bool],
-    typer.Option("--trust-checkpoint", help="Allow unpickling arbitrary code (trusted files only)."),
+    bool | None,
+    typer.Option("--trust-checkpoint", help="Allow unpickling code (trusted files only)."),
 ]
 Strategy = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--strategy", help="Product route: auto | kept-graph | double-backward | "
                  "forward-over-reverse."),
 ]
 Json = Annotated[
-    Optional[bool], typer.Option("--json", help="Print one JSON report on stdout, nothing else.")
+    bool | None, typer.Option("--json", help="Print one JSON report on stdout, nothing else.")
 ]
-Png = Annotated[Optional[Path], typer.Option("--png", help="Write the figure to this PNG file.")]
+Png = Annotated[Path | None, typer.Option("--png", help="Write the figure to this PNG file.")]
 Out = Annotated[
-    Optional[Path], typer.Option("--out", help="Write report.json and the figures to this folder.")
+    Path | None, typer.Option("--out", help="Write report.json and the figures to this folder.")
 ]

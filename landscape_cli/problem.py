@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .errors import InputError
 from .losses import Loss
@@ -76,8 +77,12 @@ class Problem:
 
     # -- evaluation -------------------------------------------------------------------------
     def outputs(self, params: list[Tensor], x: Tensor) -> Tensor:
-        """Model outputs z for inputs x with θ replaced by `params`."""
-        return functional_call(self.model, dict(zip(self.names, params, strict=True)), (x,))
+        """Model outputs z for inputs x with θ replaced by `params`.
+
+        Attention runs on the math kernel: the fused (flash, memory-efficient) kernels have
+        no second derivative."""
+        with sdpa_kernel(SDPBackend.MATH):
+            return functional_call(self.model, dict(zip(self.names, params, strict=True)), (x,))
 
     def batch_loss(self, params: list[Tensor], batch: tuple[Tensor, Tensor]) -> Tensor:
         """The batch's share of the dataset loss: (n_b/N)·mean_b ℓ."""

@@ -6,7 +6,7 @@ import torch
 
 from ..curvature.memory import free_memory_bytes
 
-MAX_BASIS = 200
+MAX_BASIS = 300
 BASIS_SHARE = 0.25
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..curvature import BlockOperator, CurvatureOperator
 from ..problem import Problem
 from .density import SpectralDensity, spectral_density
-from .eigen import EigenResult, Eigenpair, extreme_eigenpairs
+from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
 from .trace import TraceEstimate, hutchpp_trace
 
 

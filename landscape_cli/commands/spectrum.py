@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,24 +30,24 @@ def spectrum(
     params: o.Params = None,
     trust_checkpoint: o.Trust = None,
     strategy: o.Strategy = None,
-    curvature: Annotated[Optional[str], typer.Option(
+    curvature: Annotated[str | None, typer.Option(
         help="hessian | ggn | fisher | ef (empirical Fisher).")] = None,
-    k: Annotated[Optional[int], typer.Option("--k", help="How many top eigenvalues.")] = None,
-    k_bottom: Annotated[Optional[int], typer.Option(
+    k: Annotated[int | None, typer.Option("--k", help="How many top eigenvalues.")] = None,
+    k_bottom: Annotated[int | None, typer.Option(
         help="How many bottom (most negative) eigenvalues (default: --k).")] = None,
-    tol: Annotated[Optional[float], typer.Option(
+    tol: Annotated[float | None, typer.Option(
         help="Converged when ‖Av−λv‖ ≤ tol·max|λ|.")] = None,
-    max_products: Annotated[Optional[int], typer.Option(
+    max_products: Annotated[int | None, typer.Option(
         help="Cap on the eigen-solver's products.")] = None,
-    mc_samples: Annotated[Optional[int], typer.Option(
+    mc_samples: Annotated[int | None, typer.Option(
         help="Monte-Carlo Fisher with S sampled labels per example (default: exact).")] = None,
-    trace_samples: Annotated[Optional[int], typer.Option(
+    trace_samples: Annotated[int | None, typer.Option(
         help="Products for the Hutch++ trace.")] = None,
-    density: Annotated[Optional[bool], typer.Option(
+    density: Annotated[bool | None, typer.Option(
         "--density", help="Spectral density by stochastic Lanczos quadrature.")] = None,
-    density_starts: Annotated[Optional[int], typer.Option(help="SLQ random starts.")] = None,
-    density_steps: Annotated[Optional[int], typer.Option(help="SLQ Lanczos steps.")] = None,
-    per_layer: Annotated[Optional[bool], typer.Option(
+    density_starts: Annotated[int | None, typer.Option(help="SLQ random starts.")] = None,
+    density_steps: Annotated[int | None, typer.Option(help="SLQ Lanczos steps.")] = None,
+    per_layer: Annotated[bool | None, typer.Option(
         "--per-layer", help="Top eigenvalue and trace of each parameter block.")] = None,
     json: o.Json = None,
     png: o.Png = None,

@@ -15,6 +15,9 @@ class CurvatureOperator:
 
     name = "operator"
     psd = False
+    # Autograd routes take a block one column at a time: measured in benchmarks/products.py,
+    # vmapped backward passes (is_grads_batched) cost more per vector on CPU than a loop.
+    batched = False
 
     def __init__(self, num_params: int, dtype: torch.dtype, device: torch.device):
         self.num_params = num_params
@@ -31,7 +34,9 @@ class CurvatureOperator:
             raise ValueError(f"expected a ({self.num_params}, b) block, got {tuple(V.shape)}")
         V = V.to(dtype=self.dtype, device=self.device)
         self.products += V.shape[1]
-        return self._matmat(V)
+        if self.batched or V.shape[1] == 1:
+            return self._matmat(V)
+        return torch.cat([self._matmat(V[:, j : j + 1]) for j in range(V.shape[1])], dim=1)
 
     def matvec(self, v: Tensor) -> Tensor:
         return self.matmat(v.reshape(-1, 1)).reshape(-1)
@@ -51,6 +56,7 @@ class DenseOperator(CurvatureOperator):
     """An explicit symmetric matrix behind the operator interface (tests, small cases)."""
 
     name = "dense"
+    batched = True
 
     def __init__(self, matrix: Tensor, psd: bool = False):
         super().__init__(matrix.shape[0], matrix.dtype, matrix.device)
@@ -71,6 +77,7 @@ class BlockOperator(CurvatureOperator):
         self.block = block
         self.name = parent.name
         self.psd = parent.psd
+        self.batched = True  # the parent decides how to take the block
 
     def _matmat(self, V: Tensor) -> Tensor:
         full = torch.zeros(self.parent.num_params, V.shape[1], dtype=V.dtype, device=V.device)
@@ -83,6 +90,8 @@ class BlockOperator(CurvatureOperator):
 
 class DifferenceOperator(CurvatureOperator):
     """A − B for two operators on the same parameters (e.g. T = H − G)."""
+
+    batched = True  # the parts decide how to take the block
 
     def __init__(self, a: CurvatureOperator, b: CurvatureOperator, name: str = "difference"):
         super().__init__(a.num_params, a.dtype, a.device)

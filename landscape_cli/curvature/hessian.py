@@ -105,34 +105,14 @@ def check_twice_differentiable(g: Tensor) -> None:
 
 def backward_block(out: Tensor, leaves: list[Tensor], V: Tensor, retain: bool = True) -> Tensor:
     """Σ_i V[i, j]·∂out_i/∂θ for every column j: vector-Jacobian products through a graph."""
+    last = V.shape[1] - 1
     try:
-        if V.shape[1] > 1:
-            try:
-                cols = torch.autograd.grad(
-                    out,
-                    leaves,
-                    V.T.contiguous(),
-                    retain_graph=True,
-                    allow_unused=True,
-                    is_grads_batched=True,
-                )
-                return _stack_batched(cols, leaves, V)
-            except RuntimeError as exc:  # an op without a batching rule: one column at a time
-                if _is_missing_derivative(exc):
-                    raise
-        last = V.shape[1] - 1
         cols = [
-            flatten(
-                _fill(
-                    torch.autograd.grad(
-                        out, leaves, V[:, j], allow_unused=True, retain_graph=retain or j < last
-                    ),
-                    leaves,
-                )
+            torch.autograd.grad(
+                out, leaves, V[:, j], allow_unused=True, retain_graph=retain or j < last
             )
             for j in range(V.shape[1])
         ]
-        return torch.stack(cols, dim=1)
     except RuntimeError as exc:
         if _is_missing_derivative(exc):
             first = str(exc).splitlines()[0]
@@ -141,6 +121,7 @@ def backward_block(out: Tensor, leaves: list[Tensor], V: Tensor, retain: bool = 
                 "replace the operation or use a model built from twice-differentiable layers",
             ) from None
         raise
+    return torch.stack([flatten(_fill(c, leaves)) for c in cols], dim=1)
 
 
 def _is_missing_derivative(exc: Exception) -> bool:
@@ -148,19 +129,6 @@ def _is_missing_derivative(exc: Exception) -> bool:
     return ("derivative for" in text and "not implemented" in text) or (
         "does not require grad" in text
     )
-
-
-def _stack_batched(cols, leaves, V) -> Tensor:
-    b = V.shape[1]
-    return torch.cat(
-        [
-            torch.zeros(b, p.numel(), dtype=V.dtype, device=V.device)
-            if c is None
-            else c.reshape(b, -1)
-            for c, p in zip(cols, leaves)
-        ],
-        dim=1,
-    ).T
 
 
 def _fill(grads, leaves):

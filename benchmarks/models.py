@@ -1,0 +1,61 @@
+"""Benchmark problems: trained MLPs (3.7k-4.8k parameters, 512-1797 examples) and one
+transformer encoder layer (1.8M parameters). Deterministic, made here, nothing downloaded."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from landscape_cli.losses import get_loss
+from landscape_cli.problem import build_problem
+
+
+def _mlp(sizes):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+def trained_mlp(sizes, n, steps=300, seed=0, dtype=torch.float64):
+    """An MLP trained with Adam on a noisy teacher task: a real, indefinite Hessian."""
+    torch.manual_seed(seed)
+    x = torch.randn(n, sizes[0])
+    teacher = _mlp(sizes)
+    with torch.no_grad():
+        logits = teacher(x) * 3
+    y = torch.distributions.Categorical(logits=logits).sample()
+    model = _mlp(sizes)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return build_problem(model, x, y, get_loss("cross-entropy"), dtype=dtype)
+
+
+class EncoderRegressor(nn.Module):
+    def __init__(self, d=384, heads=6, ff=1536, classes=8):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        return self.head(self.layer(x).mean(1))
+
+
+def transformer_layer(n=16, seq=8, seed=0, dtype=torch.float32):
+    """One 1.8M-parameter transformer encoder layer with a linear head, cross-entropy."""
+    torch.manual_seed(seed)
+    model = EncoderRegressor()
+    x = torch.randn(n, seq, 384)
+    y = torch.randint(0, 8, (n,))
+    return build_problem(model, x, y, get_loss("cross-entropy"), dtype=dtype)
+
+
+MLPS = {
+    "mlp-4.3k/512": lambda: trained_mlp((32, 64, 32, 4), 512),
+    "mlp-4.5k/1797": lambda: trained_mlp((64, 48, 24, 10), 1797),
+}
