@@ -60,7 +60,8 @@ def log(message: str) -> None:
 def progress(description: str, total: int | None = None):
     """A progress bar on stderr; yields a callback taking the count done so far."""
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"),
-                   TimeElapsedColumn(), console=err, transient=True)
+                   TimeElapsedColumn(), console=err, transient=True,
+                   disable=not err.is_terminal)
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.update(task, completed=done)

@@ -43,6 +43,7 @@ class SpectralDensity:
     weights: list[list[float]]
     negative_fraction: float
     negative_fraction_stderr: float
+    negative_fraction_resolution: float
     negative_mass: float
     lambda_min: float
     lambda_max: float
@@ -187,11 +188,14 @@ def spectral_density(
     Negative eigenvalues: a node counts as negative when θ < −tol, tol = 1e-6·max|θ|, so a
     bulk of (numerically) zero eigenvalues, whose Ritz values scatter at roundoff level
     around 0, is not counted. negative_fraction is the mean over starts of the weight on
-    such nodes, with the sample standard error over starts; negative_mass is the mean over
-    starts of Σ_{θ<−tol} w|θ|, estimating (1/p)Σ_{λ<0}|λ|. Both are Gauss quadratures of a
-    step function: besides the sampling error they carry a discretisation error of about
-    the weight of the node nearest the threshold, which shrinks as m grows and vanishes when
-    the spectrum has a gap around 0 that the nodes resolve.
+    such nodes; negative_mass is the mean over starts of Σ_{θ<−tol} w|θ|, estimating
+    (1/p)Σ_{λ<0}|λ|. Both are Gauss quadratures of a step function: besides the sampling
+    error they carry a discretisation error of about the weight of the node nearest 0, which
+    shrinks as m grows and vanishes when the spectrum has a gap around 0 that the nodes
+    resolve. negative_fraction_stderr is the standard error over starts;
+    negative_fraction_resolution is the mean weight of the node nearest 0 (a Hessian's bulk
+    near 0 often makes it large: the fraction is then known only roughly, and the report
+    says so).
     """
     for name, val, low in (
         ("num_starts", num_starts, 2),
@@ -229,6 +233,9 @@ def spectral_density(
     scale = max(abs(lam_min), abs(lam_max))
     tol = NEGATIVE_RTOL * scale
     neg = np.array([w[t < -tol].sum() for t, w in zip(nodes, weights, strict=True)])
+    # Gauss quadrature cannot say on which side of 0 the mass of the node nearest 0 lies:
+    # that weight is the estimate's resolution, added to the sampling error below.
+    nearest = np.array([w[np.argmin(np.abs(t))] for t, w in zip(nodes, weights, strict=True)])
     neg_mass = np.array(
         [(w * np.abs(t))[t < -tol].sum() for t, w in zip(nodes, weights, strict=True)]
     )
@@ -252,6 +259,7 @@ def spectral_density(
         weights=[w.tolist() for w in weights],
         negative_fraction=float(neg.mean()),
         negative_fraction_stderr=float(neg.std(ddof=1) / math.sqrt(num_starts)),
+        negative_fraction_resolution=float(nearest.mean()),
         negative_mass=float(neg_mass.mean()),
         lambda_min=lam_min,
         lambda_max=lam_max,

@@ -41,6 +41,10 @@ from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
 from .trace import rademacher
 
 EXACT_MAX_PARAMS = 4000
+# G's bottom end is a near-null continuum when G is singular (p > N·rank H_L): Lanczos converges
+# there slowly, so G's solve stops after max(this, 2 × the H solve's products) unless
+# --max-products says otherwise; its bounds stay certified, its `converged` flags honest.
+GGN_MIN_PRODUCTS = 300
 BLOCK = 64  # columns per matmat
 FIT_TOLERANCE = 0.05
 EF_NOTE = (
@@ -59,6 +63,7 @@ class Spectra:
     converged: bool
     products: int  # products of this matrix (for T: each is one H and one G product)
     method: str  # "lanczos" | "dense"
+    note: str | None = None
 
 
 @dataclass
@@ -307,15 +312,17 @@ def analyse_ggn_gap(
 def _probe_part(problem, settings, ledger, H, G, strategy) -> dict:
     """Lanczos spectra and probe estimates: the route for models of any size."""
     k, tol, seed = settings.k, settings.tol, settings.seed
-    T = DifferenceOperator(H, G, "t")
-    eig = {}
-    for name, op in (("hessian", H), ("ggn", G), ("t", T)):
-        eig[name] = extreme_eigenpairs(op, k, k, tol=tol, max_products=settings.max_products,
-                                       seed=seed, progress=ledger.tell(f"{name} eigenvalues"))
     V = rademacher(problem.num_params, settings.probes, _generator(problem, seed),
                    problem.dtype, problem.device)
     HV, GV = apply_blocked(H, V), apply_blocked(G, V)
     ledger.tell("probes")(0)
+    eig = {"hessian": extreme_eigenpairs(H, k, k, tol=tol, max_products=settings.max_products,
+                                         seed=seed, progress=ledger.tell("H eigenvalues"))}
+    eig["ggn"], ggn_note = ggn_eigenpairs(problem, G, settings, eig["hessian"].products,
+                                          progress=ledger.tell("G eigenvalues"))
+    eig["t"] = difference_eigenpairs(
+        DifferenceOperator(H, G, "t"), k, settings, eig["hessian"].scale,
+        _norm(HV - GV, exact=False), progress=ledger.tell("T eigenvalues"))
     F = ledger.add("fisher", FisherOperator(problem, strategy=strategy))
     FV = apply_blocked(F, V)
     ledger.retire("fisher")
@@ -327,6 +334,7 @@ def _probe_part(problem, settings, ledger, H, G, strategy) -> dict:
     ledger.retire("empirical_fisher")
     return {
         **{name: _spectra(e, "lanczos") for name, e in eig.items()},
+        "ggn": _spectra(eig["ggn"], "lanczos", ggn_note),
         "eig": eig,
         "gap": _frobenius_gap(HV, GV, exact=False),
         "fisher": FisherCheck(_max_relative_difference(FV, GV), "probes", V.shape[1]),
@@ -373,6 +381,58 @@ def _exact_part(problem, settings, ledger, H, G, strategy) -> dict:
     }
 
 
+def ggn_rank_bound(problem: Problem) -> int:
+    """rank G ≤ N·rank(H_L): C − 1 per example for softmax cross-entropy, else C."""
+    x = problem.batches[0][0][:1]
+    with torch.no_grad():
+        C = problem.loss.flat_outputs(problem.outputs(problem.params, x)).shape[1]
+    per_example = C - 1 if problem.loss.name in ("cross-entropy", "nll") else C
+    return problem.num_samples * per_example
+
+
+def ggn_eigenpairs(problem, G, settings, hessian_products, progress=None):
+    """G's extremes and a note on its bottom end.
+
+    When rank G ≤ N·rank(H_L) ≤ p − k, G's k smallest eigenvalues are 0 exactly (G is PSD
+    and singular); they are reported as 0 with bound 0 and only the top is solved for.
+    Otherwise both ends are solved, the solve capped (see GGN_MIN_PRODUCTS).
+    """
+    k, rank = settings.k, ggn_rank_bound(problem)
+    if problem.num_params - rank >= k:
+        eig = extreme_eigenpairs(G, k, 0, tol=settings.tol, max_products=settings.max_products,
+                                 seed=settings.seed, progress=progress)
+        eig.bottom = [Eigenpair(0.0, 0.0, True) for _ in range(k)]
+        note = (f"bottom eigenvalues exactly 0: rank G ≤ N·rank H_L = {rank} < "
+                f"p = {problem.num_params}")
+        return eig, note
+    cap = settings.max_products or max(GGN_MIN_PRODUCTS, 2 * hessian_products)
+    eig = extreme_eigenpairs(G, k, k, tol=settings.tol, max_products=cap, seed=settings.seed,
+                             progress=progress)
+    return eig, None
+
+
+def difference_eigenpairs(T, k: int, settings, h_scale: float, t_norm: float,
+                          progress=None) -> EigenResult:
+    """Extreme eigenpairs of T = H − G, converged at tol·max(|λ_T|, |λ_H|).
+
+    T's products are differences of H and G products and carry rounding of order eps·‖H‖,
+    so T is resolved relative to H's scale, not its own (which is rounding noise when T = 0).
+    The solver's own relative tol is loosened by h_scale/(1.5·‖T‖_F) (‖T‖_F ≥ |λ_T|, here a
+    probe estimate), so that it stops no earlier than the criterion above is met.
+    """
+    solver_tol = settings.tol
+    if h_scale > 0:
+        solver_tol = settings.tol * max(1.0, h_scale / (1.5 * t_norm)) if t_norm > 0 else 1.0
+    eig = extreme_eigenpairs(T, k, k, tol=solver_tol, max_products=settings.max_products,
+                             seed=settings.seed, progress=progress)
+    threshold = settings.tol * max(eig.scale, h_scale)
+    for e in eig.top + eig.bottom:
+        e.converged = e.error_bound <= threshold
+    eig.converged = all(e.converged for e in eig.top + eig.bottom)
+    eig.tol = settings.tol
+    return eig
+
+
 def _generator(problem: Problem, seed: int) -> torch.Generator:
     return torch.Generator(device=problem.device).manual_seed(int(seed))
 
@@ -386,8 +446,9 @@ def apply_blocked(op: CurvatureOperator, V: Tensor, block: int = BLOCK) -> Tenso
     return out
 
 
-def _spectra(eig: EigenResult, method: str) -> Spectra:
-    return Spectra(eig.top, eig.bottom, eig.converged, eig.products, method)
+def _spectra(eig: EigenResult, method: str, note: str | None = None) -> Spectra:
+    converged = all(e.converged for e in eig.top + eig.bottom)
+    return Spectra(eig.top, eig.bottom, converged, eig.products, method, note)
 
 
 def dense_eigenpairs(M: Tensor, k_top: int, k_bottom: int) -> EigenResult:
@@ -575,6 +636,7 @@ def _per_layer(problem, settings, ledger, H, G, part) -> list[LayerGap]:
     """The gap of each diagonal block H_bb − G_bb (off-diagonal blocks are not included)."""
     layers = []
     gen = _generator(problem, settings.seed + 2)
+    h_scale = part["eig"]["hessian"].scale
     for block in problem.blocks():
         bh, bg = BlockOperator(H, block.slice), BlockOperator(G, block.slice)
         if settings.exact:
@@ -585,8 +647,8 @@ def _per_layer(problem, settings, ledger, H, G, part) -> list[LayerGap]:
             V = rademacher(block.size, settings.probes, gen, problem.dtype, problem.device)
             HV, GV = apply_blocked(bh, V), apply_blocked(bg, V)
             gap = relative_frobenius(HV - GV, HV, exact=False)
-            t = extreme_eigenpairs(DifferenceOperator(bh, bg, "t"), 1, 1, tol=settings.tol,
-                                   max_products=settings.max_products, seed=settings.seed)
+            t = difference_eigenpairs(DifferenceOperator(bh, bg, "t"), 1, settings, h_scale,
+                                      _norm(HV - GV, exact=False))
         H.products += bh.products
         G.products += bg.products
         layers.append(LayerGap(block.name, block.size, gap, t.top[0], t.bottom[0]))

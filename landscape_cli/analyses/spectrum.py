@@ -20,7 +20,8 @@ class Condition:
     condition_number: float | None  # λ_max/λ_min, PSD matrices with λ_min certified > 0
     negative_ratio: float  # |λ_min|/λ_max when λ_min < 0, else 0
     negative_fraction: float  # estimated share of eigenvalues < 0 (SLQ)
-    negative_fraction_stderr: float
+    negative_fraction_stderr: float  # sampling error over SLQ starts
+    negative_fraction_resolution: float  # quadrature weight of the node nearest 0
 
 
 @dataclass
@@ -134,6 +135,7 @@ def _condition(eig: EigenResult, density: SpectralDensity, psd: bool) -> Conditi
         negative_ratio=abs(lam_min) / lam_max if lam_min < 0 and lam_max > 0 else 0.0,
         negative_fraction=density.negative_fraction,
         negative_fraction_stderr=density.negative_fraction_stderr,
+        negative_fraction_resolution=density.negative_fraction_resolution,
     )
 
 

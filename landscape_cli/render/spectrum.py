@@ -46,8 +46,10 @@ def print_spectrum(report: SpectrumReport, console: Console) -> None:
     else:
         lines.append("condition number unbounded (λ_min is 0 within its error bound)")
     lines.append(
-        f"negative share   {c.negative_fraction:.2%} ± {c.negative_fraction_stderr:.2%} of "
-        "eigenvalues below 0 (stochastic Lanczos quadrature)"
+        f"negative share   {c.negative_fraction:.1%} ± {c.negative_fraction_stderr:.1%} of "
+        f"eigenvalues below 0 (SLQ; quadrature resolution {c.negative_fraction_resolution:.0%}"
+        + (": the bulk near 0 is not resolved, use --density for more steps)"
+           if c.negative_fraction_resolution > 0.05 else ")")
     )
     s = r.solver
     lines.append(
