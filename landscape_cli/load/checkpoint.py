@@ -1,0 +1,458 @@
+"""Load a model from a checkpoint: state dict (+ factory), safetensors, torch.export, pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import struct
+import types
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from landscape_cli.errors import InputError
+from landscape_cli.load.factory import import_object
+
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
+STRIP_PREFIXES = ("module.", "_orig_mod.")
+PT2_METADATA_FILE = "landscape_metadata.json"
+TORCH_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".tar"}
+
+_TRUST_FIX = "if you trust the file, pass --trust-checkpoint (it runs code from the file)"
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: nn.Module  # in eval mode
+    metadata: dict  # the wrapper's keys other than the weights; {} if none
+    path: Path
+
+
+def load_checkpoint(
+    path: str | Path,
+    factory: str | None = None,
+    factory_kwargs: dict | None = None,
+    trust: bool = False,
+) -> LoadedCheckpoint:
+    """Load the model in ``path`` (on the CPU, in eval mode, parameters in their saved dtype).
+
+    ``factory`` (``module:fn`` or ``file.py:fn``) builds the model for a state dict and
+    overrides the checkpoint's ``factory`` metadata; ``factory_kwargs`` are merged over the
+    metadata's ``factory_kwargs`` (the argument wins). ``trust`` allows full unpickling.
+    """
+    path = _check_file(path)
+    kind = _kind(path)
+    if kind == "pt2":
+        model, metadata = _load_pt2(path)
+        return LoadedCheckpoint(model=model, metadata=metadata, path=path)
+    if kind == "safetensors":
+        obj, metadata = _load_safetensors(path)
+    else:
+        obj = _torch_load(path, trust)
+        obj, metadata = _unwrap(obj, path, trust)
+
+    if isinstance(obj, nn.Module):
+        model = obj
+    else:
+        state = _strip_prefixes(obj)
+        model = _build(path, metadata, factory, factory_kwargs)
+        _load_state(model, state, path, factory or metadata.get("factory"))
+    model.eval()
+    return LoadedCheckpoint(model=model, metadata=metadata, path=path)
+
+
+# ---------------------------------------------------------------- files and formats
+
+
+def _check_file(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"checkpoint '{path}' not found", "check the path")
+    if path.is_dir():
+        raise InputError(
+            f"checkpoint '{path}' is a directory", "point to a .pt, .pth, .safetensors or .pt2 file"
+        )
+    if not os.access(path, os.R_OK):
+        raise InputError(f"checkpoint '{path}' is not readable", "check the file's permissions")
+    if path.stat().st_size == 0:
+        raise InputError(f"checkpoint '{path}' is empty", "save the checkpoint again")
+    return path
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".pt2":
+        return "pt2"
+    if suffix == ".safetensors":
+        return "safetensors"
+    if suffix in TORCH_SUFFIXES:
+        return "pt2" if _sniff(path) == "pt2" else "torch"
+    sniffed = _sniff(path)
+    if sniffed is None:
+        raise InputError(
+            f"checkpoint '{path}' has an unknown format (suffix '{suffix}')",
+            "save it with torch.save (.pt), safetensors (.safetensors) or torch.export (.pt2)",
+        )
+    return sniffed
+
+
+def _sniff(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if zipfile.is_zipfile(f):
+                names = zipfile.ZipFile(f).namelist()
+                if any(n.endswith("/archive_format") or n == "archive_format" for n in names):
+                    return "pt2"
+                if any(n.endswith("data.pkl") for n in names):
+                    return "torch"
+                return None
+            if len(head) == 8:
+                (n,) = struct.unpack("<Q", head)
+                if 0 < n < 100_000_000:
+                    f.seek(8)
+                    if f.read(1) == b"{":
+                        return "safetensors"
+    except OSError as exc:
+        raise InputError(f"cannot read checkpoint '{path}': {exc}", "check the file") from exc
+    if head[:1] == b"\x80":  # a pickle protocol marker: the legacy torch.save format
+        return "torch"
+    return None
+
+
+def _detail(exc: BaseException) -> str:
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # the useful part of torch.load's long weights-only message
+        text = text.split(marker, 1)[1].strip()
+    return text.split("\n")[0].split(". ")[0][:160] or type(exc).__name__
+
+
+def _corrupt(path: Path, exc: BaseException) -> InputError:
+    detail = _detail(exc)
+    return InputError(
+        f"checkpoint '{path}' could not be read ({type(exc).__name__}: {detail}); "
+        "it may be corrupt or truncated",
+        "save or copy it again",
+    )
+
+
+def _blocking_globals(path: Path, exc: BaseException) -> list[str]:
+    try:
+        names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:
+        names = []
+    if not names:
+        names = re.findall(r"GLOBAL ([\w.]+)", str(exc))
+    return sorted(dict.fromkeys(names))
+
+
+def _torch_load(path: Path, trust: bool) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        names = _blocking_globals(path, exc) if "Weights only load failed" in str(exc) else []
+        if not names and not trust:
+            raise _corrupt(path, exc) from exc
+        if not trust:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            raise InputError(
+                f"checkpoint '{path}' holds pickled objects that a safe load refuses ({shown})",
+                _TRUST_FIX + ", or save model.state_dict() instead",
+            ) from exc
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise InputError(
+            f"checkpoint '{path}' needs code that cannot be imported ({exc})",
+            "install or put on the import path the package that defines the model class",
+        ) from exc
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except (ValueError, TypeError):
+        return value
+
+
+def _load_safetensors(path: Path) -> tuple[dict, dict]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(path, device="cpu")
+        with safe_open(path, framework="pt", device="cpu") as f:
+            raw = f.metadata() or {}
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
+    metadata = {k: _decode(v) for k, v in raw.items()}
+    if metadata.get("format") == "pt":  # written by safetensors.torch.save_model
+        del metadata["format"]
+    return state, metadata
+
+
+# ---------------------------------------------------------------- state dicts
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _is_weights(obj: Any) -> bool:
+    """A state dict under a wrapper key: string keys, some tensors (extra states allowed)."""
+    return (
+        isinstance(obj, dict)
+        and all(isinstance(k, str) for k in obj)
+        and any(isinstance(v, torch.Tensor) for v in obj.values())
+    )
+
+
+def _unwrap(obj: Any, path: Path, trust: bool) -> tuple[Any, dict]:
+    if isinstance(obj, nn.Module):
+        return obj, {}
+    if isinstance(obj, dict):
+        for key in WRAPPER_KEYS:
+            if key in obj and (_is_weights(obj[key]) or isinstance(obj[key], nn.Module)):
+                metadata = {k: v for k, v in obj.items() if k != key}
+                inner = obj[key]
+                if isinstance(inner, nn.Module) and not trust:  # reachable only if allowlisted
+                    raise InputError(
+                        f"checkpoint '{path}' holds a pickled model under '{key}'", _TRUST_FIX
+                    )
+                return inner, metadata
+        if obj and _is_tensor_dict(obj):
+            return obj, {}
+        if not obj:
+            raise InputError(f"checkpoint '{path}' is an empty dict", "save model.state_dict()")
+        keys = ", ".join(map(str, list(obj)[:8]))
+        raise InputError(
+            f"checkpoint '{path}' is a dict without weights (keys: {keys})",
+            "save model.state_dict(), or wrap it as {'state_dict': model.state_dict(), ...}",
+        )
+    raise InputError(
+        f"checkpoint '{path}' holds a {type(obj).__name__}, not a model or state dict",
+        "save model.state_dict() (or the model itself)",
+    )
+
+
+def _strip_prefixes(state: dict) -> dict:
+    changed = True
+    while changed and state:
+        changed = False
+        for prefix in STRIP_PREFIXES:
+            if all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix) :]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def _build(path: Path, metadata: dict, factory: str | None, kwargs: dict | None) -> nn.Module:
+    meta_factory = metadata.get("factory")
+    spec = factory or meta_factory
+    if not spec:
+        raise InputError(
+            f"checkpoint '{path}' is a state dict and names no model factory",
+            "pass --model-factory module:fn (a function that builds the model)",
+        )
+    if not isinstance(spec, str):
+        raise InputError(
+            f"checkpoint '{path}' has a 'factory' entry that is not a string ({spec!r})",
+            "pass --model-factory module:fn",
+        )
+    merged: dict = {}
+    meta_kwargs = metadata.get("factory_kwargs")
+    # The checkpoint's kwargs belong to its own factory; a different factory starts from none.
+    if meta_kwargs is not None and (factory is None or factory == meta_factory):
+        if not isinstance(meta_kwargs, dict):
+            raise InputError(
+                f"checkpoint '{path}' has 'factory_kwargs' that is not a dict ({meta_kwargs!r})",
+                "pass --factory-kwargs as a JSON object",
+            )
+        merged.update(meta_kwargs)
+    if kwargs:
+        merged.update(kwargs)
+
+    # A factory file named by the checkpoint may sit beside it; the caller's is cwd-relative.
+    fn = import_object(spec, base_dir=None if factory else path.parent)
+    try:
+        model = fn(**merged)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"model factory '{spec}' failed with kwargs {merged}: {type(exc).__name__}: {exc}",
+            "check --model-factory and --factory-kwargs",
+        ) from exc
+    if not isinstance(model, nn.Module):
+        raise InputError(
+            f"model factory '{spec}' returned a {type(model).__name__}, not a torch.nn.Module",
+            "point --model-factory at a function that returns the model",
+        )
+    return model
+
+
+def _first(items: list[str], n: int = 5) -> str:
+    return ", ".join(items[:n]) + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def _storage(t: torch.Tensor) -> int:
+    return t.untyped_storage().data_ptr()
+
+
+def _is_full(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and t.numel() > 0
+
+
+def _load_state(model: nn.Module, state: dict, path: Path, spec: str | None) -> None:
+    own = model.state_dict(keep_vars=True)
+    present = {_storage(v) for k, v in own.items() if k in state and _is_full(v)}
+    # A tied weight saved once (as safetensors does) is covered by its twin.
+    missing = [
+        k for k in own if k not in state and not (_is_full(own[k]) and _storage(own[k]) in present)
+    ]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in state
+        if k in own
+        and isinstance(state[k], torch.Tensor)
+        and isinstance(own[k], torch.Tensor)
+        and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_first(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_first(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches: {_first(shapes, 3)}")
+        raise InputError(
+            f"checkpoint '{path}' does not fit the model built by '{spec}' ({'; '.join(parts)})",
+            "pass the right --model-factory and --factory-kwargs for this checkpoint",
+        )
+    # Keep floating tensors in their saved dtype: convert in place so tied parameters stay tied.
+    with torch.no_grad():
+        for k, t in own.items():
+            saved = state.get(k)
+            if (
+                isinstance(saved, torch.Tensor)
+                and isinstance(t, torch.Tensor)
+                and t.is_floating_point()
+                and saved.is_floating_point()
+                and saved.dtype != t.dtype
+            ):
+                t.data = t.data.to(saved.dtype)
+    model.load_state_dict(state, strict=False)
+
+
+# ---------------------------------------------------------------- torch.export archives
+
+_TRAIN_OPS = {
+    "aten.dropout.default": 2,
+    "aten.alpha_dropout.default": 2,
+    "aten.feature_dropout.default": 2,
+    "aten.feature_alpha_dropout.default": 2,
+    "aten.native_dropout.default": 2,
+    "aten.batch_norm.default": 5,
+    "aten._native_batch_norm_legit_functional.default": 5,
+}
+_RANDOM_OPS = ("aten.bernoulli", "aten.rand", "aten.randn", "aten.normal", "aten.randint")
+
+
+def _train_mode_ops(module: nn.Module) -> list[str]:
+    found = []
+    for sub in module.modules():
+        graph = getattr(sub, "graph", None)
+        if not isinstance(graph, torch.fx.Graph):
+            continue
+        for node in graph.nodes:
+            if node.op != "call_function":
+                continue
+            name = str(node.target)
+            idx = _TRAIN_OPS.get(name)
+            if idx is not None and len(node.args) > idx and node.args[idx] is True:
+                found.append(name)
+            elif name.startswith(_RANDOM_OPS) or name == "aten._native_batch_norm_legit.default":
+                found.append(name)
+    return sorted(set(found))
+
+
+def _static_input_shapes(module: nn.Module) -> list[tuple | None]:
+    shapes: list[tuple | None] = []
+    for node in module.graph.nodes:
+        if node.op != "placeholder":
+            continue
+        val = node.meta.get("val")
+        shape = getattr(val, "shape", None)
+        if shape is None:
+            shapes.append(None)
+        else:
+            shapes.append(tuple(d if isinstance(d, int) else None for d in shape))
+    return shapes
+
+
+def _frozen_mode(self: nn.Module, mode: bool = True) -> nn.Module:
+    return self  # an exported graph is fixed in the mode it was exported in (checked: eval)
+
+
+def _load_pt2(path: Path) -> tuple[nn.Module, dict]:
+    extra = {PT2_METADATA_FILE: ""}
+    try:
+        program = torch.export.load(path, extra_files=extra)
+        module = program.module()
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
+    metadata: dict = {}
+    if extra.get(PT2_METADATA_FILE):
+        decoded = _decode(extra[PT2_METADATA_FILE])
+        metadata = decoded if isinstance(decoded, dict) else {}
+    ops = _train_mode_ops(module)
+    if ops:
+        raise InputError(
+            f"'{path}' was exported in training mode (random or batch-statistics ops: "
+            f"{_first(ops, 3)}), so its loss is not a fixed function of the weights",
+            "call model.eval() before torch.export.export",
+        )
+    # ExportedProgram.module() makes train()/eval() raise; the graph is already eval-mode.
+    for sub in module.modules():
+        sub.training = False
+    module.train = types.MethodType(_frozen_mode, module)
+    module.eval = types.MethodType(_frozen_mode, module)
+
+    shapes = _static_input_shapes(module)
+
+    def _check_shapes(mod: nn.Module, args: tuple, kwargs: dict) -> None:
+        flat = torch.utils._pytree.tree_leaves((args, kwargs))
+        if len(flat) != len(shapes):
+            return
+        for i, (arg, shape) in enumerate(zip(flat, shapes, strict=True)):
+            if shape is None or not isinstance(arg, torch.Tensor):
+                continue
+            if arg.ndim != len(shape) or any(
+                s is not None and s != a for s, a in zip(shape, arg.shape, strict=True)
+            ):
+                raise InputError(
+                    f"'{path}' was exported for input {i} of shape {_shape_text(shape)}, "
+                    f"got {tuple(arg.shape)}",
+                    "export with dynamic_shapes, e.g. {0: torch.export.Dim('batch')} for the "
+                    "batch dimension, or use a state dict and --model-factory",
+                )
+
+    module.register_forward_pre_hook(_check_shapes, with_kwargs=True)
+    return module, metadata
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
