@@ -230,3 +230,10 @@ def _check_first_batch(problem: Problem) -> None:
             f"the loss at these weights is {value}",
             "check the checkpoint and the data for NaN/inf values or a wrong --loss",
         )
+    if not bool(problem.gradient().any()):
+        raise InputError(
+            "the loss's gradient is exactly zero: the model passes no derivatives to its "
+            "parameters",
+            "remove detach(), torch.no_grad() or non-differentiable ops (argmax, round) from "
+            "forward, or choose other --params",
+        )

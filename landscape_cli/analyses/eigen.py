@@ -99,7 +99,7 @@ def extreme_eigenpairs(
     budget = max_products or max(30 * size, 2000)
     basis = _Basis(p, size, op.dtype, op.device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    v = torch.randn(p, generator=gen, dtype=torch.float64).to(op.dtype).to(op.device)
+    v = _random(p, gen, op)
     basis.V[:, 0] = v / v.norm()
     basis.m, restarts, beta = 1, 0, 0.0
     while True:
@@ -120,20 +120,30 @@ def extreme_eigenpairs(
             done = basis.m >= min(p, want) and all(
                 residuals[i] <= tol * scale for i in _wanted(len(theta), k_top, k_bottom)
             )
-            invariant = beta <= 1e-12 * scale  # the Krylov space holds an invariant subspace
-            if done or invariant or must_stop:
+            if done or must_stop:
                 break
             if basis.m == size:  # thick restart: keep the wanted Ritz vectors of both ends
                 keep = _keep_indices(len(theta), k_top, k_bottom, size)
                 _restart(basis, theta, Y, keep, w / beta, beta)
                 restarts += 1
                 continue
-        basis.V[:, basis.m] = w / beta
+        if beta <= 1e-12 * max(float(h.abs().max()), 1e-300) and basis.m < p:
+            # an invariant subspace before the wanted pairs: go on from a fresh direction
+            w, _ = basis.orthogonalize(_random(p, gen, op), basis.m)
+            w, _ = basis.orthogonalize(w, basis.m)
+            beta = 0.0
+            basis.V[:, basis.m] = w / w.norm()
+        else:
+            basis.V[:, basis.m] = w / beta
         basis.S[basis.m, j] = basis.S[j, basis.m] = beta
         basis.m += 1
     return _certify(
         op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time
     )
+
+
+def _random(p: int, gen: torch.Generator, op) -> Tensor:
+    return torch.randn(p, generator=gen, dtype=torch.float64).to(op.dtype).to(op.device)
 
 
 def _check_now(m: int, want: int) -> bool:

@@ -121,13 +121,20 @@ def backward_block(out: Tensor, leaves: list[Tensor], V: Tensor, retain: bool = 
                 "replace the operation or use a model built from twice-differentiable layers",
             ) from None
         raise
+    if all(g is None for g in cols[0]):  # the graph is cut (detach, once_differentiable)
+        raise InputError(
+            "the model cannot be differentiated twice: no second derivative reaches the parameters",
+            "remove detach() and once-differentiable custom functions from forward",
+        )
     return torch.stack([flatten(_fill(c, leaves)) for c in cols], dim=1)
 
 
 def _is_missing_derivative(exc: Exception) -> bool:
     text = str(exc)
-    return ("derivative for" in text and "not implemented" in text) or (
-        "does not require grad" in text
+    return (
+        ("derivative for" in text and "not implemented" in text)
+        or "does not require grad" in text
+        or "once_differentiable" in text
     )
 
 
