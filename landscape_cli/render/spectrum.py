@@ -48,7 +48,7 @@ def print_spectrum(report: SpectrumReport, console: Console) -> None:
     lines.append(
         f"negative share   {c.negative_fraction:.1%} ± {c.negative_fraction_stderr:.1%} of "
         f"eigenvalues below 0 (SLQ; quadrature resolution {c.negative_fraction_resolution:.0%}"
-        + (": the bulk near 0 is not resolved, use --density for more steps)"
+        + (": the bulk of eigenvalues near 0 is not resolved)"
            if c.negative_fraction_resolution > 0.05 else ")")
     )
     s = r.solver
@@ -81,6 +81,10 @@ def draw_spectrum(report: SpectrumReport, target) -> None:
             ax.errorbar(x, [e.value for e in pairs], yerr=[e.error_bound for e in pairs],
                         fmt="o", color=color, capsize=3, label=label)
     ax.axhline(0, color="0.6", lw=0.8)
+    values = [abs(e.value) for e in report.top + report.bottom if e.value != 0]
+    if values and max(values) > 100 * min(values):  # both ends visible on one axis
+        ax.set_yscale("symlog", linthresh=min(values))
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("index k")
     ax.set_ylabel("eigenvalue")
     ax.set_title(f"{report.curvature}: extreme eigenvalues (bars: certified bounds)")
@@ -97,7 +101,8 @@ def draw_density(density, ax, name: str) -> None:
     ax.semilogy(grid, np.maximum(values, 1e-12), color="C0")
     ax.axvline(0, color="0.6", lw=0.8)
     ax.fill_between(grid, 1e-12, np.maximum(values, 1e-12), where=grid < 0, color="C3",
-                    alpha=0.3, label=f"negative: {density.negative_fraction:.1%} of eigenvalues")
+                    alpha=0.3, label=f"negative: {density.negative_fraction:.1%} of eigenvalues "
+                    f"(resolution {density.negative_fraction_resolution:.0%})")
     ax.set_ylim(bottom=max(1e-8, values.max() * 1e-8))
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
