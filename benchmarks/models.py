@@ -46,13 +46,25 @@ class EncoderRegressor(nn.Module):
         return self.head(self.layer(x).mean(1))
 
 
-def transformer_layer(n=16, seq=8, seed=0, dtype=torch.float32):
+class TransformerProblem:
     """One 1.8M-parameter transformer encoder layer with a linear head, cross-entropy."""
-    torch.manual_seed(seed)
-    model = EncoderRegressor()
-    x = torch.randn(n, seq, 384)
-    y = torch.randint(0, 8, (n,))
-    return build_problem(model, x, y, get_loss("cross-entropy"), dtype=dtype)
+
+    def __init__(self, n=16, seq=8, seed=0):
+        torch.manual_seed(seed)
+        self.model = EncoderRegressor()
+        self.x = torch.randn(n, seq, 384)
+        self.y = torch.randint(0, 8, (n,))
+
+    def build(self, dtype):
+        import copy
+
+        return build_problem(
+            copy.deepcopy(self.model), self.x, self.y, get_loss("cross-entropy"), dtype=dtype
+        )
+
+
+def transformer_layer(dtype=torch.float32):
+    return TransformerProblem().build(dtype)
 
 
 MLPS = {

@@ -230,10 +230,19 @@ def _check_first_batch(problem: Problem) -> None:
             f"the loss at these weights is {value}",
             "check the checkpoint and the data for NaN/inf values or a wrong --loss",
         )
-    if not bool(problem.gradient().any()):
+    if not _outputs_depend_on_params(problem, x):
         raise InputError(
-            "the loss's gradient is exactly zero: the model passes no derivatives to its "
-            "parameters",
+            "the model's outputs pass no derivatives to its parameters",
             "remove detach(), torch.no_grad() or non-differentiable ops (argmax, round) from "
             "forward, or choose other --params",
         )
+
+
+def _outputs_depend_on_params(problem: Problem, x: Tensor) -> bool:
+    """True when Jᵀ1 (the gradient of Σz) is not identically zero on the first batch."""
+    leaves = problem.leaves()
+    z = problem.outputs(leaves, x)
+    if not z.requires_grad:
+        return False
+    grads = torch.autograd.grad(z.sum(), leaves, allow_unused=True)
+    return any(g is not None and bool(g.any()) for g in grads)

@@ -96,7 +96,7 @@ def extreme_eigenpairs(
     want = k_top + k_bottom
     size = min(p, max_basis or basis_size_for(p, op.dtype, op.device, want))
     size = max(size, min(p, want + 2))
-    budget = max_products or max(30 * size, 2000)
+    budget = max_products or max(5 * size, 1000)
     basis = _Basis(p, size, op.dtype, op.device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     v = _random(p, gen, op)

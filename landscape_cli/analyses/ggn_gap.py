@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 import torch
 from torch import Tensor
 
@@ -198,8 +199,7 @@ class GgnGapSettings:
         """InputError naming the option and its fix for any impossible value."""
         if not 1 <= self.k <= num_params:
             raise InputError(
-                f"--k must be between 1 and the number of parameters ({num_params}), "
-                f"got {self.k}",
+                f"--k must be between 1 and the number of parameters ({num_params}), got {self.k}",
                 f"use e.g. --k {min(5, num_params)}",
             )
         if not self.tol > 0:
@@ -311,25 +311,28 @@ def analyse_ggn_gap(
 
 def _probe_part(problem, settings, ledger, H, G, strategy) -> dict:
     """Lanczos spectra and probe estimates: the route for models of any size."""
-    k, tol, seed = settings.k, settings.tol, settings.seed
-    V = rademacher(problem.num_params, settings.probes, _generator(problem, seed),
-                   problem.dtype, problem.device)
+    k = settings.k
+    V = _probes(problem, settings)
     HV, GV = apply_blocked(H, V), apply_blocked(G, V)
     ledger.tell("probes")(0)
-    eig = {"hessian": extreme_eigenpairs(H, k, k, tol=tol, max_products=settings.max_products,
-                                         seed=seed, progress=ledger.tell("H eigenvalues"))}
-    eig["ggn"], ggn_note = ggn_eigenpairs(problem, G, settings, eig["hessian"].products,
-                                          progress=ledger.tell("G eigenvalues"))
+    eig = {"hessian": _solve(H, k, k, settings, ledger.tell("H eigenvalues"))}
+    eig["ggn"], ggn_note = ggn_eigenpairs(
+        problem, G, settings, eig["hessian"].products, progress=ledger.tell("G eigenvalues")
+    )
     eig["t"] = difference_eigenpairs(
-        DifferenceOperator(H, G, "t"), k, settings, eig["hessian"].scale,
-        _norm(HV - GV, exact=False), progress=ledger.tell("T eigenvalues"))
+        DifferenceOperator(H, G, "t"),
+        k,
+        settings,
+        eig["hessian"].scale,
+        _norm(HV - GV, exact=False),
+        progress=ledger.tell("T eigenvalues"),
+    )
     F = ledger.add("fisher", FisherOperator(problem, strategy=strategy))
     FV = apply_blocked(F, V)
     ledger.retire("fisher")
     EF = ledger.add("empirical_fisher", EmpiricalFisherOperator(problem, strategy))
     EFV = apply_blocked(EF, V)
-    ef_eig = extreme_eigenpairs(EF, k, 0, tol=tol, max_products=settings.max_products,
-                                seed=seed, progress=ledger.tell("empirical Fisher"))
+    ef_eig = _solve(EF, k, 0, settings, ledger.tell("empirical Fisher"))
     ef_products = EF.products
     ledger.retire("empirical_fisher")
     return {
@@ -366,8 +369,7 @@ def _exact_part(problem, settings, ledger, H, G, strategy) -> dict:
         "t": dense_eigenpairs(Hd - Gd, k, k),
     }
     ef_eig = dense_eigenpairs(EFd, k, 0)
-    V = rademacher(problem.num_params, settings.probes, _generator(problem, settings.seed),
-                   problem.dtype, problem.device)
+    V = _probes(problem, settings)
     return {
         **{name: _spectra(e, "dense") for name, e in eig.items()},
         "eig": eig,
@@ -399,20 +401,20 @@ def ggn_eigenpairs(problem, G, settings, hessian_products, progress=None):
     """
     k, rank = settings.k, ggn_rank_bound(problem)
     if problem.num_params - rank >= k:
-        eig = extreme_eigenpairs(G, k, 0, tol=settings.tol, max_products=settings.max_products,
-                                 seed=settings.seed, progress=progress)
+        eig = _solve(G, k, 0, settings, progress)
         eig.bottom = [Eigenpair(0.0, 0.0, True) for _ in range(k)]
-        note = (f"bottom eigenvalues exactly 0: rank G ≤ N·rank H_L = {rank} < "
-                f"p = {problem.num_params}")
+        note = (
+            f"bottom eigenvalues exactly 0: rank G ≤ N·rank H_L = {rank} < p = {problem.num_params}"
+        )
         return eig, note
     cap = settings.max_products or max(GGN_MIN_PRODUCTS, 2 * hessian_products)
-    eig = extreme_eigenpairs(G, k, k, tol=settings.tol, max_products=cap, seed=settings.seed,
-                             progress=progress)
+    eig = _solve(G, k, k, settings, progress, max_products=cap)
     return eig, None
 
 
-def difference_eigenpairs(T, k: int, settings, h_scale: float, t_norm: float,
-                          progress=None) -> EigenResult:
+def difference_eigenpairs(
+    T, k: int, settings, h_scale: float, t_norm: float, progress=None
+) -> EigenResult:
     """Extreme eigenpairs of T = H − G, converged at tol·max(|λ_T|, |λ_H|).
 
     T's products are differences of H and G products and carry rounding of order eps·‖H‖,
@@ -423,14 +425,31 @@ def difference_eigenpairs(T, k: int, settings, h_scale: float, t_norm: float,
     solver_tol = settings.tol
     if h_scale > 0:
         solver_tol = settings.tol * max(1.0, h_scale / (1.5 * t_norm)) if t_norm > 0 else 1.0
-    eig = extreme_eigenpairs(T, k, k, tol=solver_tol, max_products=settings.max_products,
-                             seed=settings.seed, progress=progress)
+    eig = _solve(T, k, k, settings, progress, tol=solver_tol)
     threshold = settings.tol * max(eig.scale, h_scale)
     for e in eig.top + eig.bottom:
         e.converged = e.error_bound <= threshold
     eig.converged = all(e.converged for e in eig.top + eig.bottom)
     eig.tol = settings.tol
     return eig
+
+
+def _solve(op, k_top, k_bottom, settings, progress=None, max_products=None, tol=None):
+    return extreme_eigenpairs(
+        op,
+        k_top,
+        k_bottom,
+        tol=tol or settings.tol,
+        max_products=max_products or settings.max_products,
+        seed=settings.seed,
+        progress=progress,
+    )
+
+
+def _probes(problem: Problem, settings: GgnGapSettings) -> Tensor:
+    """The Rademacher probes shared by every Frobenius estimate (seeded)."""
+    gen = _generator(problem, settings.seed)
+    return rademacher(problem.num_params, settings.probes, gen, problem.dtype, problem.device)
 
 
 def _generator(problem: Problem, seed: int) -> torch.Generator:
@@ -441,8 +460,10 @@ def apply_blocked(op: CurvatureOperator, V: Tensor, block: int = BLOCK) -> Tenso
     """A V through op.matmat, `block` columns at a time; non-finite products raise."""
     out = torch.cat([op.matmat(V[:, i : i + block]) for i in range(0, V.shape[1], block)], 1)
     if not torch.isfinite(out).all():
-        raise NumericalError(f"the {op.name} operator returned non-finite products",
-                             "check the model and data for NaN/inf")
+        raise NumericalError(
+            f"the {op.name} operator returned non-finite products",
+            "check the model and data for NaN/inf",
+        )
     return out
 
 
@@ -452,22 +473,34 @@ def _spectra(eig: EigenResult, method: str, note: str | None = None) -> Spectra:
 
 
 def dense_eigenpairs(M: Tensor, k_top: int, k_bottom: int) -> EigenResult:
-    """Extreme eigenpairs of a dense symmetric matrix, certified like the Lanczos ones."""
+    """Extreme eigenpairs of a dense symmetric matrix (LAPACK, only the wanted ones),
+    certified like the Lanczos ones by their residual norms."""
     start = time.perf_counter()
     M = 0.5 * (M + M.T)
-    w, Q = torch.linalg.eigh(M)
-    n = len(w)
-    top_idx = list(range(n - 1, n - 1 - min(k_top, n), -1))
-    bottom_idx = list(range(min(k_bottom, n)))
-    X = Q[:, top_idx + bottom_idx]
+    A = M.detach().cpu().double().numpy()
+    n = A.shape[0]
+    k_top, k_bottom = min(k_top, n), min(k_bottom, n)
+    cols = []
+    if k_top:
+        _, Q = scipy.linalg.eigh(A, subset_by_index=[n - k_top, n - 1], driver="evr")
+        cols.append(Q[:, ::-1])
+    if k_bottom:
+        cols.append(scipy.linalg.eigh(A, subset_by_index=[0, k_bottom - 1], driver="evr")[1])
+    X = torch.from_numpy(np.ascontiguousarray(np.concatenate(cols, axis=1)))
+    X = X.to(dtype=M.dtype, device=M.device)
     MX = M @ X
     values = (X * MX).sum(0)
     res = (MX - X * values).norm(dim=0)
     pairs = [Eigenpair(float(v), float(r), True) for v, r in zip(values, res)]
     return EigenResult(
-        top=pairs[: len(top_idx)], bottom=pairs[len(top_idx) :],
-        top_vectors=X[:, : len(top_idx)], bottom_vectors=X[:, len(top_idx) :],
-        products=0, krylov_dim=n, tol=0.0, converged=True,
+        top=pairs[:k_top],
+        bottom=pairs[k_top:],
+        top_vectors=X[:, :k_top],
+        bottom_vectors=X[:, k_top:],
+        products=0,
+        krylov_dim=n,
+        tol=0.0,
+        converged=True,
         seconds=time.perf_counter() - start,
     )
 
@@ -490,8 +523,9 @@ def relative_frobenius(diff_cols: Tensor, ref_cols: Tensor, exact: bool) -> Esti
     if exact or len(a) < 2:
         return Estimate(math.sqrt(ratio2), 0.0)
     cov = torch.cov(torch.stack([a, b]))
-    var2 = (cov[0, 0] / bbar**2 - 2 * cov[0, 1] * abar / bbar**3
-            + cov[1, 1] * abar**2 / bbar**4) / len(a)
+    var2 = (
+        cov[0, 0] / bbar**2 - 2 * cov[0, 1] * abar / bbar**3 + cov[1, 1] * abar**2 / bbar**4
+    ) / len(a)
     se2 = math.sqrt(max(float(var2), 0.0))
     value = math.sqrt(ratio2)
     return Estimate(value, se2 / (2 * value) if value > 0 else 0.0)
@@ -507,9 +541,13 @@ def _frobenius_gap(HV: Tensor, GV: Tensor, exact: bool) -> FrobeniusGap:
     TV = HV - GV
     est = relative_frobenius(TV, HV, exact)
     return FrobeniusGap(
-        value=est.value, stderr=est.stderr, hessian_norm=_norm(HV, exact),
-        ggn_norm=_norm(GV, exact), t_norm=_norm(TV, exact),
-        method="exact" if exact else "probes", probes=0 if exact else HV.shape[1],
+        value=est.value,
+        stderr=est.stderr,
+        hessian_norm=_norm(HV, exact),
+        ggn_norm=_norm(GV, exact),
+        t_norm=_norm(TV, exact),
+        method="exact" if exact else "probes",
+        probes=0 if exact else HV.shape[1],
     )
 
 
@@ -544,8 +582,9 @@ def _directions(problem: Problem, part: dict, settings: GgnGapSettings):
         named.append(("gradient", g / g.norm()))
     gen = _generator(problem, settings.seed + 1)
     for i in range(settings.random_directions):
-        v = torch.randn(problem.num_params, generator=gen, dtype=problem.dtype,
-                        device=problem.device)
+        v = torch.randn(
+            problem.num_params, generator=gen, dtype=problem.dtype, device=problem.device
+        )
         named.append((f"random-{i + 1}", v / v.norm()))
     D = torch.stack([v / v.norm() for _, v in named], dim=1)
     H, G = part["operators"]
@@ -565,8 +604,9 @@ def _monte_carlo(problem, settings, ledger, V: Tensor, GV: Tensor, strategy: str
     points = []
     for S in sorted(set(settings.mc_samples)):
         key = "mc_fisher"
-        op = ledger.add(key, FisherOperator(problem, mc_samples=S, seed=settings.seed,
-                                            strategy=strategy))
+        op = ledger.add(
+            key, FisherOperator(problem, mc_samples=S, seed=settings.seed, strategy=strategy)
+        )
         FV = apply_blocked(op, V)
         ledger.retire(key)
         est = relative_frobenius(FV - GV, GV, exact=False)
@@ -577,8 +617,11 @@ def _monte_carlo(problem, settings, ledger, V: Tensor, GV: Tensor, strategy: str
 
 def fit_slope(points: list[MonteCarloPoint]) -> float | None:
     """Least-squares slope of log(error) against log(S); None with < 2 usable points."""
-    usable = [(p.samples, p.relative_error) for p in points
-              if p.relative_error > 0 and math.isfinite(p.relative_error)]
+    usable = [
+        (p.samples, p.relative_error)
+        for p in points
+        if p.relative_error > 0 and math.isfinite(p.relative_error)
+    ]
     if len({s for s, _ in usable}) < 2:
         return None
     x = np.log([s for s, _ in usable])
@@ -591,8 +634,9 @@ def fit_context(problem: Problem) -> FitContext:
     """Mean ‖g_z‖ and the share of examples already fit (see `residuals`)."""
     loss = problem.loss
     with torch.no_grad():
-        z = torch.cat([loss.flat_outputs(problem.outputs(problem.params, x))
-                       for x, _ in problem.batches])
+        z = torch.cat(
+            [loss.flat_outputs(problem.outputs(problem.params, x)) for x, _ in problem.batches]
+        )
         y = torch.cat([y for _, y in problem.batches])
         gz = loss.output_grad(z, y)
         r, definition = residuals(loss.name, z, y)
@@ -612,10 +656,12 @@ def residuals(loss_name: str, z: Tensor, y: Tensor) -> tuple[Tensor, str]:
     if loss_name in ("cross-entropy", "nll"):
         t = y if y.dtype.is_floating_point else torch.nn.functional.one_hot(y, z.shape[1])
         return torch.softmax(z, 1) - t.to(z.dtype), (
-            f"every class probability within {tol} of its target (p_y ≥ {1 - tol} for labels)")
+            f"every class probability within {tol} of its target (p_y ≥ {1 - tol} for labels)"
+        )
     if loss_name == "bce":
         return torch.sigmoid(z) - y.reshape(z.shape).to(z.dtype), (
-            f"every output probability within {tol} of its target")
+            f"every output probability within {tol} of its target"
+        )
     y = y.reshape(z.shape).to(z.dtype)
     scale = float(y.std()) if y.numel() > 1 and float(y.std()) > 0 else 1.0
     return (z - y) / scale, f"every output within {tol} target standard deviations of its target"
@@ -647,8 +693,9 @@ def _per_layer(problem, settings, ledger, H, G, part) -> list[LayerGap]:
             V = rademacher(block.size, settings.probes, gen, problem.dtype, problem.device)
             HV, GV = apply_blocked(bh, V), apply_blocked(bg, V)
             gap = relative_frobenius(HV - GV, HV, exact=False)
-            t = difference_eigenpairs(DifferenceOperator(bh, bg, "t"), 1, settings, h_scale,
-                                      _norm(HV - GV, exact=False))
+            t = difference_eigenpairs(
+                DifferenceOperator(bh, bg, "t"), 1, settings, h_scale, _norm(HV - GV, exact=False)
+            )
         H.products += bh.products
         G.products += bg.products
         layers.append(LayerGap(block.name, block.size, gap, t.top[0], t.bottom[0]))
