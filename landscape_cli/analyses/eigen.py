@@ -94,17 +94,17 @@ def extreme_eigenpairs(
         raise InputError(f"--tol must be positive, got {tol}", "use e.g. --tol 1e-6")
     start_time, start_products = time.perf_counter(), op.products
     want = k_top + k_bottom
-    size = min(p, max_basis or basis_size_for(p, op.dtype, op.device, want))
+    size = min(p, max_basis or basis_size_for(p, torch.float64, op.device, want))
     size = max(size, min(p, want + 2))
     budget = max_products or max(5 * size, 1000)
-    basis = _Basis(p, size, op.dtype, op.device)
+    basis = _Basis(p, size, torch.float64, op.device)  # float64 even for float32 products
     gen = torch.Generator(device="cpu").manual_seed(seed)
     v = _random(p, gen, op)
     basis.V[:, 0] = v / v.norm()
     basis.m, restarts, beta = 1, 0, 0.0
     while True:
         j = basis.m - 1
-        w = op.matvec(basis.V[:, j])
+        w = op.matvec(basis.V[:, j]).double()
         if progress:
             progress(op.products - start_products)
         w, h = basis.orthogonalize(w, basis.m)
@@ -143,7 +143,7 @@ def extreme_eigenpairs(
 
 
 def _random(p: int, gen: torch.Generator, op) -> Tensor:
-    return torch.randn(p, generator=gen, dtype=torch.float64).to(op.dtype).to(op.device)
+    return torch.randn(p, generator=gen, dtype=torch.float64).to(op.device)
 
 
 def _check_now(m: int, want: int) -> bool:
@@ -192,7 +192,7 @@ def _certify(
     idx = top_idx + bottom_idx
     X = basis.V[:, : basis.m] @ Y[:, idx].to(basis.V.dtype).to(basis.V.device)
     X = X / X.norm(dim=0, keepdim=True)
-    AX = op.matmat(X)
+    AX = op.matmat(X).double()
     rayleigh = (X * AX).sum(0)
     res = (AX - X * rayleigh).norm(dim=0).double().cpu().numpy()
     values = rayleigh.double().cpu().numpy()
