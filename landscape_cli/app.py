@@ -31,7 +31,7 @@ INTERNAL_ERROR = 70
 def main() -> None:
     """Console entry point: one line and an exit code for every expected failure."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns, not raises, typer.Exit's code here
     except LandscapeError as exc:
         err.print(f"[bold red]error:[/] {exc.line()}", markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -50,6 +50,8 @@ def main() -> None:
         err.print(f"internal error: {type(exc).__name__}: {exc} "
                   "(set LANDSCAPE_DEBUG=1 for the traceback)", markup=False, soft_wrap=True)
         sys.exit(INTERNAL_ERROR)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def log(message: str) -> None:
