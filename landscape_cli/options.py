@@ -52,6 +52,7 @@ DEFAULTS: dict = {
     # sharpness and gate
     "lr": None,
     "rho": None,
+    "avg_rho": None,
     "eps_sharpness": 1e-3,
     "ascent_steps": 20,
     "avg_samples": 32,

@@ -37,7 +37,7 @@ from torch import Tensor
 
 from ..curvature import HessianOperator
 from ..problem import Problem, flatten
-from .adam import AdamReport, AdamState, AdamStateError, adam_state, analyse_adam, single_lr
+from .adam import AdamReport, AdamStateError, adam_state, analyse_adam, single_lr
 from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
 from .trace import TraceEstimate, hutchpp_trace
 
@@ -60,7 +60,7 @@ METRICS: dict[str, str] = {
     "state (Lanczos; bound: residual)",
     "adam_stability_margin": "preconditioned sharpness / ((2 + 2β₁)/((1 − β₁)η)); Adam is "
     "stable on the local quadratic below 1",
-    "adam_rank_correlation": "Spearman correlation between √v̂ and |diag H| (Hutchinson)",
+    "adam_rank_correlation": "Spearman correlation between √v̂ and |diag H| (Diag++ estimate)",
     "adam_diag_scale": "c in |diag H| ≈ c·√v̂ (median ratio; c·η = 1: Adam steps are "
     "diagonal Newton steps)",
 }
@@ -84,8 +84,12 @@ PARTS_OF: dict[str, tuple[str, ...]] = {
 ALL_PARTS = frozenset(
     {"top", "bottom", "trace", "eps", "adaptive", "average", "adam_eigen", "adam_diag", "slices"}
 )
-ADAM_METRICS = ("preconditioned_sharpness", "adam_stability_margin", "adam_rank_correlation",
-                "adam_diag_scale")
+ADAM_METRICS = (
+    "preconditioned_sharpness",
+    "adam_stability_margin",
+    "adam_rank_correlation",
+    "adam_diag_scale",
+)
 
 
 @dataclass
@@ -309,8 +313,13 @@ def _eigen(op, settings: SharpnessSettings, parts: set[str], tell) -> EigenResul
     k_top = max(1, settings.k_top) if "top" in parts else 0
     k_bottom = max(1, settings.k_bottom) if "bottom" in parts else 0
     return extreme_eigenpairs(
-        op, k_top, k_bottom, tol=settings.tol, max_products=settings.max_products,
-        seed=settings.seed, progress=lambda n: tell("eigenvalues", n),
+        op,
+        k_top,
+        k_bottom,
+        tol=settings.tol,
+        max_products=settings.max_products,
+        seed=settings.seed,
+        progress=lambda n: tell("eigenvalues", n),
     )
 
 
@@ -320,9 +329,15 @@ def _adam(op, adam_pair, settings: SharpnessSettings, parts: set[str], tell):
         return None
     state, lr = adam_pair
     return analyse_adam(
-        op, state, lr, eigen="adam_eigen" in parts, diagonal="adam_diag" in parts,
-        tol=settings.tol, max_products=settings.max_products,
-        diag_samples=settings.diag_samples, seed=settings.seed,
+        op,
+        state,
+        lr,
+        eigen="adam_eigen" in parts,
+        diagonal="adam_diag" in parts,
+        tol=settings.tol,
+        max_products=settings.max_products,
+        diag_samples=settings.diag_samples,
+        seed=settings.seed,
         progress=lambda n: tell("preconditioned eigenvalue", n),
     )
 
@@ -349,13 +364,17 @@ def stability_of(top: Eigenpair, lr: float, source: str) -> Stability:
     if top.value <= 0:
         verdict = "no positive curvature: the step size is not limited by curvature here"
     elif margin - bound > 1:
-        verdict = (f"beyond the edge of stability: η·λ_max = {product:.4g} > 2, gradient "
-                   f"descent with η = {lr:g} would grow along the top eigenvector")
+        verdict = (
+            f"beyond the edge of stability: η·λ_max = {product:.4g} > 2, gradient "
+            f"descent with η = {lr:g} would grow along the top eigenvector"
+        )
     elif margin + bound >= 0.9:
         verdict = f"at the edge of stability: η·λ_max = {product:.4g} is within 10% of 2"
     else:
-        verdict = (f"stable: η·λ_max = {product:.4g} < 2 (η could grow {1 / margin:.3g}× "
-                   "before gradient descent turns unstable)")
+        verdict = (
+            f"stable: η·λ_max = {product:.4g} < 2 (η could grow {1 / margin:.3g}× "
+            "before gradient descent turns unstable)"
+        )
     return Stability(lr, source, edge, margin, bound, verdict)
 
 
@@ -421,8 +440,7 @@ def _eps_sharpness(problem, settings, loss, counter) -> EpsSharpness:
         counter.count += 1
         return value_and_gradient(problem, flat)
 
-    ascent = box_ascent(value_grad, theta, radius, settings.ascent_steps,
-                        _generator(settings.seed))
+    ascent = box_ascent(value_grad, theta, radius, settings.ascent_steps, _generator(settings.seed))
     percent = 100 * ascent.increase / (1 + loss)
     return EpsSharpness(settings.eps_sharpness, percent, ascent.increase, ascent)
 
@@ -434,8 +452,17 @@ def chunks(problem: Problem, size: int) -> list[Problem]:
     out = []
     for i in range(0, len(x), size):
         xc, yc = x[i : i + size], y[i : i + size]
-        out.append(Problem(problem.model, problem.names, problem.params, [(xc, yc)],
-                           problem.loss, len(xc), problem.metadata))
+        out.append(
+            Problem(
+                problem.model,
+                problem.names,
+                problem.params,
+                [(xc, yc)],
+                problem.loss,
+                len(xc),
+                problem.metadata,
+            )
+        )
     return out
 
 
@@ -446,6 +473,7 @@ def _adaptive(problem, settings, counter, tell) -> AdaptiveSharpness:
     total, kkt, evaluations = 0.0, 0, 0
     parts = chunks(problem, settings.chunk_size)
     for i, part in enumerate(parts):
+
         def value_grad(flat, part=part):
             counter.count += 1
             return value_and_gradient(part, flat)
@@ -455,8 +483,14 @@ def _adaptive(problem, settings, counter, tell) -> AdaptiveSharpness:
         kkt += result.kkt
         evaluations += result.evaluations
         tell("adaptive sharpness (batches)", i + 1)
-    return AdaptiveSharpness(settings.rho, settings.chunk_size, len(parts),
-                             total / problem.num_samples, evaluations, kkt / len(parts))
+    return AdaptiveSharpness(
+        settings.rho,
+        settings.chunk_size,
+        len(parts),
+        total / problem.num_samples,
+        evaluations,
+        kkt / len(parts),
+    )
 
 
 def _average(problem, settings, loss) -> AverageSharpness:
@@ -485,8 +519,7 @@ def filter_normalised_direction(problem: Problem, generator: torch.Generator) ->
         d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p)
         if p.ndim >= 2:
             dims = tuple(range(1, p.ndim))
-            d = d * p.norm(dim=dims, keepdim=True) / d.norm(dim=dims, keepdim=True).clamp_min(
-                1e-30)
+            d = d * p.norm(dim=dims, keepdim=True) / d.norm(dim=dims, keepdim=True).clamp_min(1e-30)
         else:
             d = torch.zeros_like(p)
         parts.append(d.reshape(-1))
@@ -506,21 +539,29 @@ def loss_slice(problem: Problem, direction: Tensor, t: Tensor) -> list[float]:
 
 
 def _slices(problem, settings, eig, loss) -> list[LossSlice]:
-    t = torch.linspace(-settings.slice_radius, settings.slice_radius, settings.slice_points,
-                       dtype=torch.float64)
+    t = torch.linspace(
+        -settings.slice_radius, settings.slice_radius, settings.slice_points, dtype=torch.float64
+    )
     slices = []
     if eig is not None and eig.top_vectors is not None and eig.top_vectors.shape[1]:
-        v = eig.top_vectors[:, 0]
-        slope = float(problem.gradient() @ v)
+        v = eig.top_vectors[:, 0].to(dtype=problem.dtype, device=problem.device)
+        slope = float(problem.gradient().double() @ v.double())
         lam = eig.top[0].value
         quad = [loss + float(s) * slope + 0.5 * lam * float(s) ** 2 for s in t]
-        slices.append(LossSlice("top eigenvector", "eigenvector", t.tolist(),
-                                loss_slice(problem, v, t), quad))
+        slices.append(
+            LossSlice("top eigenvector", "eigenvector", t.tolist(), loss_slice(problem, v, t), quad)
+        )
     gen = _generator(settings.seed + 1)
     for i in range(settings.slice_directions):
         d = filter_normalised_direction(problem, gen)
-        slices.append(LossSlice(f"random direction {i + 1}", "filter-normalised", t.tolist(),
-                                loss_slice(problem, d, t)))
+        slices.append(
+            LossSlice(
+                f"random direction {i + 1}",
+                "filter-normalised",
+                t.tolist(),
+                loss_slice(problem, d, t),
+            )
+        )
     return slices
 
 
@@ -536,26 +577,26 @@ def collect_metrics(r: SharpnessReport) -> dict[str, Metric]:
         m["lambda_min"] = Metric(low.value, low.error_bound, _lanczos_note(low))
     if r.trace is not None:
         bound = STDERR_BOUND * r.trace.stderr
-        note = f"{r.trace.method}, {r.trace.products} products; bound = 3 standard errors"
+        note = f"{r.trace.method}, {r.trace.products} products; ±3 stderr"
         m["trace"] = Metric(r.trace.value, bound, note)
         m["trace_per_param"] = Metric(r.trace.value / r.num_params, bound / r.num_params, note)
     if r.stability is not None:
         s = r.stability
-        m["stability_margin"] = Metric(s.margin, s.margin_bound, f"η = {s.lr:g} ({s.lr_source})")
+        m["stability_margin"] = Metric(s.margin, s.margin_bound, f"η·λ_max/2, η = {s.lr:g}")
     if r.eps_sharpness is not None:
         e = r.eps_sharpness
-        m["eps_sharpness"] = Metric(e.percent, None, _ascent_note(e.ascent.evaluations,
-                                                                  e.ascent.kkt))
+        m["eps_sharpness"] = Metric(
+            e.percent, None, _ascent_note(e.ascent.evaluations, e.ascent.kkt)
+        )
     if r.adaptive_sharpness is not None:
         a = r.adaptive_sharpness
-        note = (f"ρ = {a.rho:g}, m = {a.chunk_size}, {a.chunks} batches, {a.evaluations} "
-                f"gradient evaluations, {a.kkt_fraction:.0%} at a KKT point; a lower bound")
+        note = f"ρ = {a.rho:g}, m = {a.chunk_size}, ascent: a lower bound"
         m["adaptive_sharpness"] = Metric(a.value, None, note)
     if r.average_sharpness is not None:
         a = r.average_sharpness
-        m["average_sharpness"] = Metric(a.value, STDERR_BOUND * a.stderr,
-                                        f"ρ = {a.rho:g}, {a.samples} antithetic pairs; "
-                                        "bound = 3 standard errors")
+        m["average_sharpness"] = Metric(
+            a.value, STDERR_BOUND * a.stderr, f"ρ = {a.rho:g}, {a.samples} ± pairs; ±3 stderr"
+        )
     if r.adam is not None:
         m.update(_adam_metrics(r.adam))
     return m
@@ -566,34 +607,21 @@ def _lanczos_note(pair: Eigenpair) -> str:
 
 
 def _ascent_note(evaluations: int, kkt: bool) -> str:
-    stop = "stopped at a KKT point" if kkt else "iterations ran out"
-    return f"{evaluations} gradient evaluations, {stop}; a lower bound of the max"
+    stop = "KKT point" if kkt else "not at a KKT point"
+    return f"{evaluations} ascent evaluations ({stop}): a lower bound"
 
 
 def _adam_metrics(a: AdamReport) -> dict[str, Metric]:
     m = {}
     if a.preconditioned is not None:
         pair = a.preconditioned
-        m["preconditioned_sharpness"] = Metric(pair.value, pair.error_bound,
-                                               _lanczos_note(pair))
+        m["preconditioned_sharpness"] = Metric(pair.value, pair.error_bound, _lanczos_note(pair))
         m["adam_stability_margin"] = Metric(
-            a.margin, pair.error_bound / a.threshold,
-            f"threshold (2 + 2β₁)/((1 − β₁)η) = {a.threshold:.6g} (β₁ = {a.beta1:g}, "
-            f"η = {a.lr:g})")
+            a.margin, pair.error_bound / a.threshold, f"of (2+2β₁)/((1−β₁)η) = {a.threshold:.6g}"
+        )
     if a.fit is not None:
         f = a.fit
-        how = "exact diag H" if f.exact else f"Hutchinson diag H, {f.samples} products"
+        how = "exact diag H" if f.exact else f"Diag++ diag H, {f.samples} products"
         m["adam_rank_correlation"] = Metric(f.rank_correlation, None, how)
-        m["adam_diag_scale"] = Metric(f.scale, None, f"{how}; c·η = {f.newton_ratio:.3g}")
+        m["adam_diag_scale"] = Metric(f.scale, None, f"c·η = {f.newton_ratio:.3g}")
     return m
-
-
-__all__ = [
-    "AdamState",
-    "METRICS",
-    "Metric",
-    "SharpnessReport",
-    "SharpnessSettings",
-    "analyse_sharpness",
-    "box_ascent",
-]

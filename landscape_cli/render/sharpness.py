@@ -13,7 +13,7 @@ from .common import num
 
 def metrics_table(report: SharpnessReport) -> Table:
     table = Table(title="Metrics (the names `landscape gate` uses)", title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     table.add_column("value", justify="right")
     table.add_column("± bound", justify="right")
     table.add_column("how")
@@ -33,8 +33,10 @@ def print_sharpness(report: SharpnessReport, console: Console) -> None:
     lines = _curvature_lines(r) + _adam_lines(r) + _perturbation_lines(r)
     for name, why in r.unavailable.items():
         lines.append(f"not computed     {name}: {why}")
-    lines.append(f"total            {r.products} Hessian-vector products ({r.strategy}), "
-                 f"{r.gradient_evaluations} gradient evaluations, {r.seconds:.2f} s")
+    lines.append(
+        f"total            {r.products} Hessian-vector products ({r.strategy}), "
+        f"{r.gradient_evaluations} gradient evaluations, {r.seconds:.2f} s"
+    )
     console.print("\n".join(lines), markup=False, highlight=False)
 
 
@@ -46,13 +48,14 @@ def _curvature_lines(r: SharpnessReport) -> list[str]:
     if r.solver:
         s = r.solver
         state = "converged" if s.converged else "NOT converged"
-        lines.append(f"Lanczos          {state} to tol {s.tol:g}: {s.products} products, "
-                     f"Krylov dim {s.krylov_dim}, {s.restarts} restarts")
+        lines.append(
+            f"Lanczos          {state} to tol {s.tol:g}: {s.products} products, "
+            f"Krylov dim {s.krylov_dim}, {s.restarts} restarts"
+        )
     if r.stability:
         s = r.stability
-        edge = f"2/λ_max = {num(s.edge, 5)}, " if s.edge else ""
-        lines.append(f"stability (GD)   η = {s.lr:g} ({s.lr_source}): {edge}margin "
-                     f"η·λ_max/2 = {num(s.margin, 4)} → {s.verdict}")
+        edge = f", largest stable η = 2/λ_max = {num(s.edge, 5)}" if s.edge else ""
+        lines.append(f"stability (GD)   η = {s.lr:g} ({s.lr_source}){edge}: {s.verdict}")
     return lines
 
 
@@ -60,19 +63,25 @@ def _adam_lines(r: SharpnessReport) -> list[str]:
     a = r.adam
     if a is None:
         return []
-    lines = [f"Adam state       β₁ = {a.beta1:g}, β₂ = {a.beta2:g}, ε = {a.eps:g}, step {a.step}, "
-             f"η = {a.lr:g}"]
+    lines = [
+        f"Adam state       β₁ = {a.beta1:g}, β₂ = {a.beta2:g}, ε = {a.eps:g}, step {a.step}, "
+        f"η = {a.lr:g}"
+    ]
     if a.preconditioned is not None:
         verdict = "stable" if a.margin < 1 else "beyond Adam's edge of stability"
-        lines.append(f"                 preconditioned sharpness λ_max(D^-1/2 H D^-1/2) = "
-                     f"{num(a.preconditioned.value, 6)} vs threshold (2+2β₁)/((1−β₁)η) = "
-                     f"{num(a.threshold, 6)}: margin {num(a.margin, 3)} → {verdict}")
+        lines.append(
+            f"                 preconditioned sharpness λ_max(D^-1/2 H D^-1/2) = "
+            f"{num(a.preconditioned.value, 6)} vs threshold (2+2β₁)/((1−β₁)η) = "
+            f"{num(a.threshold, 6)}: margin {num(a.margin, 3)} → {verdict}"
+        )
     if a.fit is not None:
         f = a.fit
-        lines.append(f"                 √v̂ vs |diag H|: Spearman {f.rank_correlation:.3f}, "
-                     f"|diag H| ≈ {num(f.scale, 3)}·√v̂ (c·η = {num(f.newton_ratio, 3)}; 1 would "
-                     f"make Adam's step the diagonal Newton step), spread ×10^{f.log10_spread:.2f}"
-                     f" (IQR), {f.significant_fraction:.0%} of diag H entries > 2 stderr")
+        lines.append(
+            f"                 √v̂ vs |diag H|: Spearman {f.rank_correlation:.3f}, "
+            f"|diag H| ≈ {num(f.scale, 3)}·√v̂ (c·η = {num(f.newton_ratio, 3)}; 1 would "
+            f"make Adam's step the diagonal Newton step), spread ×10^{f.log10_spread:.2f}"
+            f" (IQR), {f.significant_fraction:.0%} of diag H entries > 2 stderr"
+        )
     lines += [f"                 note: {n}" for n in a.notes]
     return lines
 
@@ -82,16 +91,22 @@ def _perturbation_lines(r: SharpnessReport) -> list[str]:
     if r.eps_sharpness:
         e = r.eps_sharpness
         stop = "KKT point" if e.ascent.kkt else "iterations ran out"
-        lines.append(f"ε-sharpness      {num(e.percent, 4)}% (ε = {e.epsilon:g}: max ΔL = "
-                     f"{num(e.increase, 4)} found in {e.ascent.evaluations} evaluations, {stop})")
+        lines.append(
+            f"ε-sharpness      {num(e.percent, 4)}% (ε = {e.epsilon:g}: max ΔL = "
+            f"{num(e.increase, 4)} found in {e.ascent.evaluations} evaluations, {stop})"
+        )
     if r.adaptive_sharpness:
         a = r.adaptive_sharpness
-        lines.append(f"adaptive (worst) {num(a.value, 4)} (ρ = {a.rho:g}, ℓ∞ box ρ|θ|, mean over "
-                     f"{a.chunks} batches of {a.chunk_size}; {a.kkt_fraction:.0%} at a KKT point)")
+        lines.append(
+            f"adaptive (worst) {num(a.value, 4)} (ρ = {a.rho:g}, ℓ∞ box ρ|θ|, mean over "
+            f"{a.chunks} batches of {a.chunk_size}; {a.kkt_fraction:.0%} at a KKT point)"
+        )
     if r.average_sharpness:
         a = r.average_sharpness
-        lines.append(f"adaptive (avg)   {num(a.value, 4)} ± {a.stderr:.2g} stderr (σ = ρ|θ|, "
-                     f"ρ = {a.rho:g}, {a.samples} antithetic pairs)")
+        lines.append(
+            f"adaptive (avg)   {num(a.value, 4)} ± {a.stderr:.2g} stderr (σ = ρ|θ|, "
+            f"ρ = {a.rho:g}, {a.samples} antithetic pairs)"
+        )
     return lines
 
 
@@ -113,18 +128,32 @@ def _eigen_panel(report: SharpnessReport, ax) -> None:
     for pairs, color, label in ((report.top, "C0", "top"), (report.bottom, "C3", "bottom")):
         if pairs:
             x = np.arange(1, len(pairs) + 1)
-            ax.errorbar(x, [e.value for e in pairs], yerr=[e.error_bound for e in pairs],
-                        fmt="o", color=color, capsize=3, label=label)
+            ax.errorbar(
+                x,
+                [e.value for e in pairs],
+                yerr=[e.error_bound for e in pairs],
+                fmt="o",
+                color=color,
+                capsize=3,
+                label=label,
+            )
     ax.axhline(0, color="0.6", lw=0.8)
     s = report.stability
-    if s and s.edge:
-        top = max(e.value for e in report.top)
-        if s.edge <= 3 * top:
-            ax.axhline(s.edge, color="C1", ls="--", label=f"2/η = {s.edge:.4g}")
+    if s and report.top:
+        limit, top = 2 / s.lr, max(e.value for e in report.top)
+        if limit <= 3 * top:
+            ax.axhline(limit, color="C1", ls="--", label=f"2/η = {limit:.4g} (GD stability)")
         else:
-            ax.text(0.98, 0.95, f"2/η = {s.edge:.4g} (off the chart: η·λ_max/2 = "
-                    f"{s.margin:.2g})", transform=ax.transAxes, ha="right", va="top",
-                    color="C1")
+            ax.text(
+                0.98,
+                0.95,
+                f"2/η = {limit:.4g} is off the chart (η·λ_max/2 = {s.margin:.2g})",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                color="C1",
+            )
+    ax.set_xticks(range(1, max(len(report.top), len(report.bottom), 1) + 1))
     ax.set_xlabel("index k")
     ax.set_ylabel("Hessian eigenvalue")
     ax.set_title("Hessian: extreme eigenvalues (bars: certified bounds)")
@@ -140,8 +169,20 @@ def _adam_panel(report: SharpnessReport, ax) -> None:
     grid = np.geomspace(s[keep].min(), s[keep].max(), 50) if keep.any() else np.array([1.0])
     ax.loglog(grid, f.scale * grid, "C1--", label=f"|diag H| = {f.scale:.3g}·√v̂")
     ax.set_xlabel("Adam √v̂")
-    ax.set_ylabel("|diag H| (Hutchinson)" if not f.exact else "|diag H|")
+    ax.set_ylabel("|diag H| (Diag++ estimate)" if not f.exact else "|diag H|")
     ax.set_title(f"√v̂ vs |diag H|: Spearman {f.rank_correlation:.3f}")
+    a = report.adam
+    if a.preconditioned is not None:
+        ax.text(
+            0.98,
+            0.03,
+            f"λ_max(D^-1/2 H D^-1/2) = {a.preconditioned.value:.4g}\n"
+            f"Adam threshold (2+2β₁)/((1−β₁)η) = {a.threshold:.4g}",
+            ha="right",
+            va="bottom",
+            transform=ax.transAxes,
+            color="C3" if a.margin >= 1 else "C2",
+        )
     ax.legend()
 
 
@@ -158,18 +199,28 @@ def draw_slices(report: SharpnessReport, target) -> None:
         if s.quadratic:
             ax.plot(s.t, s.quadratic, "C1--", label="L + t·gᵀv₁ + ½λ_max t²")
     ax.set_xlabel("t (distance along the unit top eigenvector v₁)")
-    ax.set_ylabel("loss")
     ax.set_title("along the top Hessian eigenvector")
+    _loss_axis(ax, [v for s in eigen for v in s.loss + (s.quadratic or [])])
     if eigen:
         ax.legend()
     ax = axes[0, 1]
     for i, s in enumerate(random):
         ax.plot(s.t, s.loss, f"C{i + 2}-", label=s.label)
     ax.set_xlabel("t (filter-normalised: t = 1 moves each filter by its own norm)")
-    ax.set_ylabel("loss")
+    _loss_axis(ax, [v for s in random for v in s.loss])
     ax.set_title("along filter-normalised random directions (Li et al. 2018)")
     if random:
         ax.legend()
     fig.tight_layout()
     fig.savefig(target, format="png", dpi=120)
     plt.close(fig)
+
+
+def _loss_axis(ax, values: list[float]) -> None:
+    """A log axis when every loss is positive and they span more than a decade."""
+    finite = [v for v in values if np.isfinite(v)]
+    if finite and min(finite) > 0 and max(finite) > 10 * min(finite):
+        ax.set_yscale("log")
+        ax.set_ylabel("loss (log scale)")
+    else:
+        ax.set_ylabel("loss")
