@@ -19,27 +19,29 @@ derivative failure.
 The first-order prediction uses the step actually represented in the working dtype,
 s = fl(θ + ηd) − θ (the same as ηd to round-off in float64; in float32 it removes the noise
 of quantised steps).
+The round-off estimate (ECnoise) lives in roundoff.py, the detection of non-smooth operations
+and kink crossings in kinks.py.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import re
 import statistics
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..curvature import CurvatureOperator
 from ..errors import InputError
 from ..problem import Problem
 from .eigen import extreme_eigenpairs
+from .kinks import kink_pieces, nonsmooth_operations, record_pieces
+from .roundoff import NoiseEstimate, estimate_noise
+from .roundoff import ecnoise as ecnoise  # re-exported: imported from here by the tests
 
 REQUIRED_ORDER = {"r1": 1.9, "r2_hessian": 2.9}
 FLOOR_FACTOR = 30.0  # a residual is measurable above FLOOR_FACTOR × the noise of ΔL
@@ -94,13 +96,6 @@ class Decomposition:
     half_ggn: float  # ½dᵀGd
     half_nonlinearity: float  # ½dᵀTd = ½(dᵀHd − dᵀGd)
     half_hessian: float  # ½dᵀHd
-
-
-@dataclass
-class NoiseEstimate:
-    sigma: float  # standard deviation of the noise in L along d
-    method: str  # ecnoise | machine-epsilon
-    spacing: float | None  # ECnoise step h
 
 
 @dataclass
@@ -298,140 +293,6 @@ class LineLoss:
     def reference_pieces(self) -> list[Tensor] | None:
         """The pieces at θ, or None when the model has no piecewise module to watch."""
         return self.value_and_pieces(self.theta)[1] if self.kink_modules else None
-
-
-NONSMOOTH_OPS = re.compile(
-    r"(Relu|LeakyRelu|Prelu\w*|Rrelu\w*|Hardtanh|Elu|Hardswish|Hardsigmoid|Hardshrink|"
-    r"Softshrink|Threshold|Abs|Clamp\w*|Maximum|Minimum|Max|Min|Fmax|Fmin|\w*MaxPool\w*|Sort|"
-    r"Topk|Kthvalue|Median|Sign|Round|Floor|Ceil|Trunc|Frac|Remainder|Fmod)Backward\d*"
-)
-
-
-def nonsmooth_operations(problem: Problem) -> list[str]:
-    """Operations in the autograd graph of the first batch's loss whose derivatives jump
-    (relu, abs, max, clamp, max-pool, ...): kinks the loss may cross along a line."""
-    leaves = problem.leaves()
-    with torch.enable_grad():
-        root = problem.batch_loss(leaves, problem.batches[0]).grad_fn
-    found, seen, stack = set(), set(), [root]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        match = NONSMOOTH_OPS.fullmatch(node.name())
-        if match:
-            found.add(match.group(1).lower())
-        stack.extend(fn for fn, _ in node.next_functions)
-    return sorted(found)
-
-
-def kink_pieces(module: nn.Module) -> Callable[[Tensor], Tensor] | None:
-    """For a piecewise-linear (or piecewise-smooth) module: input ↦ index of its piece."""
-    simple = {
-        nn.ReLU: [0.0],
-        nn.LeakyReLU: [0.0],
-        nn.PReLU: [0.0],
-        nn.RReLU: [0.0],
-        nn.ELU: [0.0],
-        nn.SELU: [0.0],
-        nn.CELU: [0.0],
-        nn.ReLU6: [0.0, 6.0],
-        nn.Hardsigmoid: [-3.0, 3.0],
-        nn.Hardswish: [-3.0, 3.0],
-    }
-    for kind, cuts in simple.items():
-        if isinstance(module, kind):
-            return _bucketize(cuts)
-    if isinstance(module, nn.Hardtanh):  # ReLU6 is handled above
-        return _bucketize([module.min_val, module.max_val])
-    if isinstance(module, nn.Hardshrink | nn.Softshrink):
-        return _bucketize([-module.lambd, module.lambd])
-    if isinstance(module, nn.Threshold):
-        return _bucketize([module.threshold])
-    if isinstance(module, nn.modules.pooling._MaxPoolNd | nn.modules.pooling._AdaptiveMaxPoolNd):
-        return _argmax_of(module)
-    return None
-
-
-def _bucketize(cuts: list[float]):
-    def pieces(x: Tensor) -> Tensor:
-        return torch.bucketize(x, torch.tensor(cuts, dtype=x.dtype, device=x.device))
-
-    return pieces
-
-
-def _argmax_of(module: nn.Module):
-    twin = copy.copy(module)
-    twin.return_indices = True
-
-    def pieces(x: Tensor) -> Tensor:
-        return twin.forward(x)[1]  # forward, not __call__: the hooks stay out of it
-
-    return pieces
-
-
-class _PieceRecord:
-    def __init__(self):
-        self.codes: list[Tensor] = []
-
-
-@contextmanager
-def record_pieces(model: nn.Module):
-    record = _PieceRecord()
-    handles = []
-    for module in model.modules():
-        pieces = kink_pieces(module)
-        if pieces is not None:
-
-            def hook(_m, inputs, _out, pieces=pieces):
-                record.codes.append(pieces(inputs[0].detach()))
-
-            handles.append(module.register_forward_hook(hook))
-    try:
-        yield record
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-# -- round-off: ECnoise along d ---------------------------------------------------------------
-def estimate_noise(line: LineLoss, d: Tensor, points: int = 8) -> NoiseEstimate:
-    """Noise level of L along d by ECnoise (Moré & Wild 2011): difference tables of L at
-    θ + i·h·d, i = 0..7; retried with h ×/÷ 10 when h is too small or too large."""
-    h = line.eps ** (1 / 3)  # small: a kink inside the stencil would pass for noise
-    for _ in range(5):
-        values = [line.base] + [line.value(line.point(d, i * h)) for i in range(1, points)]
-        sigma, verdict = ecnoise(np.array(values))
-        if verdict == "ok":
-            return NoiseEstimate(max(sigma, line.eps * abs(line.base)), "ecnoise", h)
-        h = h * 10 if verdict == "h too small" else h / 10
-    return NoiseEstimate(line.eps * max(abs(line.base), 1e-300), "machine-epsilon", None)
-
-
-def ecnoise(values: np.ndarray) -> tuple[float, str]:
-    """Moré & Wild's ECnoise on equally spaced values: (noise level, ok | h too small |
-    h too large). Level k: sqrt(γ_k · mean((Δᵏf)²)), γ_k = (k!)²/(2k)!; accepted where three
-    consecutive levels agree within a factor 4 and the k-th differences change sign."""
-    top = max(abs(values.max()), abs(values.min()), 1e-300)
-    if (values.max() - values.min()) / top > 0.1:
-        return 0.0, "h too large"
-    diffs, gamma = values.astype(np.float64), 1.0
-    levels, signs = [], []
-    for k in range(1, 7):
-        diffs = np.diff(diffs)
-        if k == 1 and np.count_nonzero(diffs == 0) >= len(values) / 2:
-            return 0.0, "h too small"  # half the values are equal
-        gamma *= 0.5 * k / (2 * k - 1)
-        levels.append(math.sqrt(gamma * float(np.mean(diffs**2))))
-        signs.append(diffs.min() * diffs.max() < 0)
-        if len(diffs) < 2:
-            break
-    for k in range(len(levels) - 2):
-        low, high = min(levels[k : k + 3]), max(levels[k : k + 3])
-        if high <= 4 * low and signs[k]:
-            return levels[k], "ok"
-    return 0.0, "h too large"
 
 
 # -- residuals, windows and verdicts ----------------------------------------------------------
