@@ -47,8 +47,12 @@ def main() -> None:
             sys.exit(130)
         if os.environ.get("LANDSCAPE_DEBUG"):
             raise
-        err.print(f"internal error: {type(exc).__name__}: {exc} "
-                  "(set LANDSCAPE_DEBUG=1 for the traceback)", markup=False, soft_wrap=True)
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(set LANDSCAPE_DEBUG=1 for the traceback)",
+            markup=False,
+            soft_wrap=True,
+        )
         sys.exit(INTERNAL_ERROR)
     if isinstance(code, int) and code:
         sys.exit(code)
@@ -61,9 +65,15 @@ def log(message: str) -> None:
 @contextmanager
 def progress(description: str, total: int | None = None):
     """A progress bar on stderr; yields a callback taking the count done so far."""
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"),
-                   TimeElapsedColumn(), console=err, transient=True,
-                   disable=not err.is_terminal)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.update(task, completed=done)
@@ -75,8 +85,15 @@ def figure_bytes(draw: Callable[[Path | io.BytesIO], None]) -> bytes:
     return buffer.getvalue()
 
 
-def emit(report, *, as_json: bool, png: Path | None, out: Path | None,
-         terminal: Callable[[Console], None], figures: dict[str, Callable] | None = None) -> None:
+def emit(
+    report,
+    *,
+    as_json: bool,
+    png: Path | None,
+    out: Path | None,
+    terminal: Callable[[Console], None],
+    figures: dict[str, Callable] | None = None,
+) -> None:
     """Print the report (terminal or JSON) and write the requested files, all or none.
 
     `figures` maps a file stem to a function drawing the figure into a file-like object;

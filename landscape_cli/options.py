@@ -72,25 +72,28 @@ DEFAULTS: dict = {
 
 Model = Annotated[
     Path | None,
-    typer.Argument(help="Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
-                   "Default: the config's `model`, else the bundled sample."),
+    typer.Argument(
+        help="Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
+        "Default: the config's `model`, else the bundled sample."
+    ),
 ]
 Data = Annotated[
     str | None,
-    typer.Option("--data", help="Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), "
-                 "or module:fn / file.py:fn. Default: the checkpoint's metadata."),
+    typer.Option(
+        "--data",
+        help="Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), "
+        "or module:fn / file.py:fn. Default: the checkpoint's metadata.",
+    ),
 ]
 ModelFactory = Annotated[
     str | None,
-    typer.Option("--model-factory", help="Builds the model for a state dict: "
-                 "package.module:build or path/to/file.py:build."),
+    typer.Option(
+        "--model-factory",
+        help="Builds the model for a state dict: package.module:build or path/to/file.py:build.",
+    ),
 ]
-Loss = Annotated[
-    str | None, typer.Option("--loss", help="cross-entropy | mse | bce | nll.")
-]
-ConfigFile = Annotated[
-    Path | None, typer.Option("--config", help="TOML file with option values.")
-]
+Loss = Annotated[str | None, typer.Option("--loss", help="cross-entropy | mse | bce | nll.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML file with option values.")]
 Samples = Annotated[
     int | None, typer.Option("--samples", help="Use a seeded random subset of N examples.")
 ]
@@ -109,8 +112,10 @@ Trust = Annotated[
 ]
 Strategy = Annotated[
     str | None,
-    typer.Option("--strategy", help="Product route: auto | kept-graph | double-backward | "
-                 "forward-over-reverse."),
+    typer.Option(
+        "--strategy",
+        help="Product route: auto | kept-graph | double-backward | forward-over-reverse.",
+    ),
 ]
 Json = Annotated[
     bool | None, typer.Option("--json", help="Print one JSON report on stdout, nothing else.")

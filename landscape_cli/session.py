@@ -14,8 +14,12 @@ from .losses import get_loss
 from .options import DEFAULTS
 from .problem import Problem, build_problem
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "double": torch.float64,
-          "float": torch.float32}
+DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "double": torch.float64,
+    "float": torch.float32,
+}
 # Checkpoint metadata keys that stand in for options the user did not give.
 METADATA_OPTIONS = ("loss", "data", "params", "lr")
 
@@ -45,11 +49,15 @@ def open_session(cli: dict, log=None) -> Session:
 
         options["model"] = SAMPLE_CHECKPOINT
         if log:
-            log(f"No model given: analysing the bundled sample {SAMPLE_CHECKPOINT.name} "
-                "(a 3.3k-parameter tanh MLP classifier).")
+            log(
+                f"No model given: analysing the bundled sample {SAMPLE_CHECKPOINT.name} "
+                "(a 3.3k-parameter tanh MLP classifier)."
+            )
     checkpoint = load_checkpoint(
-        options["model"], factory=options["model_factory"],
-        factory_kwargs=options["factory_kwargs"], trust=bool(options["trust_checkpoint"]),
+        options["model"],
+        factory=options["model_factory"],
+        factory_kwargs=options["factory_kwargs"],
+        trust=bool(options["trust_checkpoint"]),
     )
     metadata = checkpoint.metadata
     for key in METADATA_OPTIONS:
@@ -60,12 +68,22 @@ def open_session(cli: dict, log=None) -> Session:
             f"no data for {Path(options['model']).name}",
             "pass --data FILE (.pt/.npz) or --data module:fn, or set `data` in the config",
         )
-    x, y = load_data(str(options["data"]), samples=options["samples"], seed=options["seed"],
-                     base_dir=Path(options["model"]).resolve().parent)
+    x, y = load_data(
+        str(options["data"]),
+        samples=options["samples"],
+        seed=options["seed"],
+        base_dir=Path(options["model"]).resolve().parent,
+    )
     problem = build_problem(
-        checkpoint.model, x, y, get_loss(str(options["loss"])),
-        batch_size=options["batch_size"], dtype=_dtype(options["dtype"]),
-        device=_device(options["device"]), params=options["params"], metadata=metadata,
+        checkpoint.model,
+        x,
+        y,
+        get_loss(str(options["loss"])),
+        batch_size=options["batch_size"],
+        dtype=_dtype(options["dtype"]),
+        device=_device(options["device"]),
+        params=options["params"],
+        metadata=metadata,
     )
     return Session(problem, options, Path(options["model"]), metadata, used_sample)
 
@@ -81,8 +99,10 @@ def _device(name) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but CUDA is not available here",
-                         "use --device cpu (or auto)")
+        raise InputError(
+            "--device cuda was asked for but CUDA is not available here",
+            "use --device cpu (or auto)",
+        )
     if not (name == "cpu" or name.startswith("cuda")):
         raise InputError(f"unknown --device '{name}'", "use auto, cpu or cuda")
     return torch.device(name)

@@ -86,14 +86,20 @@ def analyse_spectrum(
 ) -> SpectrumReport:
     start = time.perf_counter()
     products0 = op.products
-    tell = (lambda stage: (lambda n: progress(stage, n))) if progress else (lambda stage: None)
+    tell = (lambda stage: lambda n: progress(stage, n)) if progress else (lambda stage: None)
     eig = extreme_eigenpairs(
-        op, settings.k_top, settings.k_bottom, tol=settings.tol,
-        max_products=settings.max_products, seed=settings.seed, progress=tell("eigenvalues"),
+        op,
+        settings.k_top,
+        settings.k_bottom,
+        tol=settings.tol,
+        max_products=settings.max_products,
+        seed=settings.seed,
+        progress=tell("eigenvalues"),
     )
     trace = hutchpp_trace(op, settings.trace_samples, seed=settings.seed)
-    starts, steps = (settings.density_starts, settings.density_steps) if settings.density else (
-        4, 30)
+    starts, steps = (
+        (settings.density_starts, settings.density_steps) if settings.density else (4, 30)
+    )
     density = spectral_density(op, num_starts=starts, lanczos_steps=steps, seed=settings.seed)
     layers = _per_layer(problem, op, settings) if settings.per_layer else None
     return _report(problem, op, settings, eig, trace, density, layers, products0, start)
@@ -109,8 +115,9 @@ def _report(problem, op, settings, eig, trace, density, layers, products0, start
         bottom=eig.bottom,
         trace=trace,
         condition=_condition(eig, density, op.psd),
-        solver=SolverInfo(eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim,
-                          eig.seconds),
+        solver=SolverInfo(
+            eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds
+        ),
         products=op.products - products0,
         seconds=time.perf_counter() - start,
         strategy=getattr(op, "strategy", "dense"),
@@ -130,8 +137,7 @@ def _condition(eig: EigenResult, density: SpectralDensity, psd: bool) -> Conditi
     return Condition(
         lambda_max=lam_max,
         lambda_min=lam_min,
-        condition_number=lam_max / lam_min if (psd or lam_min > 0) and certified_positive
-        else None,
+        condition_number=lam_max / lam_min if (psd or lam_min > 0) and certified_positive else None,
         negative_ratio=abs(lam_min) / lam_max if lam_min < 0 and lam_max > 0 else 0.0,
         negative_fraction=density.negative_fraction,
         negative_fraction_stderr=density.negative_fraction_stderr,

@@ -30,25 +30,34 @@ def spectrum(
     params: o.Params = None,
     trust_checkpoint: o.Trust = None,
     strategy: o.Strategy = None,
-    curvature: Annotated[str | None, typer.Option(
-        help="hessian | ggn | fisher | ef (empirical Fisher).")] = None,
+    curvature: Annotated[
+        str | None, typer.Option(help="hessian | ggn | fisher | ef (empirical Fisher).")
+    ] = None,
     k: Annotated[int | None, typer.Option("--k", help="How many top eigenvalues.")] = None,
-    k_bottom: Annotated[int | None, typer.Option(
-        help="How many bottom (most negative) eigenvalues (default: --k).")] = None,
-    tol: Annotated[float | None, typer.Option(
-        help="Converged when ‖Av−λv‖ ≤ tol·max|λ|.")] = None,
-    max_products: Annotated[int | None, typer.Option(
-        help="Cap on the eigen-solver's products.")] = None,
-    mc_samples: Annotated[int | None, typer.Option(
-        help="Monte-Carlo Fisher with S sampled labels per example (default: exact).")] = None,
-    trace_samples: Annotated[int | None, typer.Option(
-        help="Products for the Hutch++ trace.")] = None,
-    density: Annotated[bool | None, typer.Option(
-        "--density", help="Spectral density by stochastic Lanczos quadrature.")] = None,
+    k_bottom: Annotated[
+        int | None, typer.Option(help="How many bottom (most negative) eigenvalues (default: --k).")
+    ] = None,
+    tol: Annotated[float | None, typer.Option(help="Converged when ‖Av−λv‖ ≤ tol·max|λ|.")] = None,
+    max_products: Annotated[
+        int | None, typer.Option(help="Cap on the eigen-solver's products.")
+    ] = None,
+    mc_samples: Annotated[
+        int | None,
+        typer.Option(help="Monte-Carlo Fisher with S sampled labels per example (default: exact)."),
+    ] = None,
+    trace_samples: Annotated[
+        int | None, typer.Option(help="Products for the Hutch++ trace.")
+    ] = None,
+    density: Annotated[
+        bool | None,
+        typer.Option("--density", help="Spectral density by stochastic Lanczos quadrature."),
+    ] = None,
     density_starts: Annotated[int | None, typer.Option(help="SLQ random starts.")] = None,
     density_steps: Annotated[int | None, typer.Option(help="SLQ Lanczos steps.")] = None,
-    per_layer: Annotated[bool | None, typer.Option(
-        "--per-layer", help="Top eigenvalue and trace of each parameter block.")] = None,
+    per_layer: Annotated[
+        bool | None,
+        typer.Option("--per-layer", help="Top eigenvalue and trace of each parameter block."),
+    ] = None,
     json: o.Json = None,
     png: o.Png = None,
     out: o.Out = None,
@@ -58,13 +67,23 @@ def spectrum(
     opt = session.options
     settings = spectrum_settings(opt, session.problem.num_params)
     with progress("building products"):
-        op = make_operator(opt["curvature"], session.problem, strategy=opt["strategy"],
-                           mc_samples=opt["mc_samples"], seed=opt["seed"])
+        op = make_operator(
+            opt["curvature"],
+            session.problem,
+            strategy=opt["strategy"],
+            mc_samples=opt["mc_samples"],
+            seed=opt["seed"],
+        )
     with progress(f"{op.name} spectrum (products)") as tick:
         report = analyse_spectrum(session.problem, op, settings, progress=lambda _s, n: tick(n))
-    emit(report, as_json=opt["json"], png=opt["png"], out=opt["out"],
-         terminal=lambda console: print_spectrum(report, console),
-         figures={"spectrum": lambda target: draw_spectrum(report, target)})
+    emit(
+        report,
+        as_json=opt["json"],
+        png=opt["png"],
+        out=opt["out"],
+        terminal=lambda console: print_spectrum(report, console),
+        figures={"spectrum": lambda target: draw_spectrum(report, target)},
+    )
 
 
 def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
@@ -74,13 +93,21 @@ def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
         if value < 0:
             raise InputError(f"{name} must be ≥ 0, got {value}", f"use e.g. {name} 5")
         if value > num_params:
-            raise InputError(f"{name} {value} is larger than the number of parameters "
-                             f"({num_params})", f"use {name} {num_params} or fewer")
+            raise InputError(
+                f"{name} {value} is larger than the number of parameters ({num_params})",
+                f"use {name} {num_params} or fewer",
+            )
     if opt["trace_samples"] < 3:
         raise InputError("--trace-samples must be at least 3", "use e.g. --trace-samples 60")
     return SpectrumSettings(
-        k_top=k, k_bottom=k_bottom, tol=float(opt["tol"]), max_products=opt["max_products"],
-        trace_samples=int(opt["trace_samples"]), density=bool(opt["density"]),
-        density_starts=int(opt["density_starts"]), density_steps=int(opt["density_steps"]),
-        per_layer=bool(opt["per_layer"]), seed=int(opt["seed"]),
+        k_top=k,
+        k_bottom=k_bottom,
+        tol=float(opt["tol"]),
+        max_products=opt["max_products"],
+        trace_samples=int(opt["trace_samples"]),
+        density=bool(opt["density"]),
+        density_starts=int(opt["density_starts"]),
+        density_steps=int(opt["density_steps"]),
+        per_layer=bool(opt["per_layer"]),
+        seed=int(opt["seed"]),
     )

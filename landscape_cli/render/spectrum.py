@@ -48,25 +48,35 @@ def print_spectrum(report: SpectrumReport, console: Console) -> None:
     lines.append(
         f"negative share   {c.negative_fraction:.1%} ± {c.negative_fraction_stderr:.1%} of "
         f"eigenvalues below 0 (SLQ; quadrature resolution {c.negative_fraction_resolution:.0%}"
-        + (": the bulk of eigenvalues near 0 is not resolved)"
-           if c.negative_fraction_resolution > 0.05 else ")")
+        + (
+            ": the bulk of eigenvalues near 0 is not resolved)"
+            if c.negative_fraction_resolution > 0.05
+            else ")"
+        )
     )
     s = r.solver
     lines.append(
         f"solver           Lanczos, {'converged' if s.converged else 'NOT converged'} to tol "
         f"{s.tol:g}: {s.products} products, Krylov dim {s.krylov_dim}, {s.restarts} restarts"
     )
-    lines.append(f"total            {r.products} {r.curvature}-vector products "
-                 f"({r.strategy}), {r.seconds:.2f} s")
+    lines.append(
+        f"total            {r.products} {r.curvature}-vector products "
+        f"({r.strategy}), {r.seconds:.2f} s"
+    )
     console.print("\n".join(lines), markup=False)
     if r.per_layer:
         table = Table(title="Per parameter block", title_justify="left")
         for col in ("block", "params", "λ_max", "bound", "trace", "stderr"):
             table.add_column(col, justify="right" if col != "block" else "left")
         for layer in r.per_layer:
-            table.add_row(layer.name, str(layer.num_params), num(layer.lambda_max.value, 8),
-                          f"{layer.lambda_max.error_bound:.1e}", num(layer.trace.value, 6),
-                          f"{layer.trace.stderr:.1e}")
+            table.add_row(
+                layer.name,
+                str(layer.num_params),
+                num(layer.lambda_max.value, 8),
+                f"{layer.lambda_max.error_bound:.1e}",
+                num(layer.trace.value, 6),
+                f"{layer.trace.stderr:.1e}",
+            )
         console.print(table)
 
 
@@ -78,8 +88,15 @@ def draw_spectrum(report: SpectrumReport, target) -> None:
     for pairs, color, label in ((report.top, "C0", "top"), (report.bottom, "C3", "bottom")):
         if pairs:
             x = np.arange(1, len(pairs) + 1)
-            ax.errorbar(x, [e.value for e in pairs], yerr=[e.error_bound for e in pairs],
-                        fmt="o", color=color, capsize=3, label=label)
+            ax.errorbar(
+                x,
+                [e.value for e in pairs],
+                yerr=[e.error_bound for e in pairs],
+                fmt="o",
+                color=color,
+                capsize=3,
+                label=label,
+            )
     ax.axhline(0, color="0.6", lw=0.8)
     values = [abs(e.value) for e in report.top + report.bottom if e.value != 0]
     if values and max(values) > 100 * min(values):  # both ends visible on one axis
@@ -100,9 +117,16 @@ def draw_density(density, ax, name: str) -> None:
     grid, values = np.asarray(density.grid), np.asarray(density.density)
     ax.semilogy(grid, np.maximum(values, 1e-12), color="C0")
     ax.axvline(0, color="0.6", lw=0.8)
-    ax.fill_between(grid, 1e-12, np.maximum(values, 1e-12), where=grid < 0, color="C3",
-                    alpha=0.3, label=f"negative: {density.negative_fraction:.1%} of eigenvalues "
-                    f"(resolution {density.negative_fraction_resolution:.0%})")
+    ax.fill_between(
+        grid,
+        1e-12,
+        np.maximum(values, 1e-12),
+        where=grid < 0,
+        color="C3",
+        alpha=0.3,
+        label=f"negative: {density.negative_fraction:.1%} of eigenvalues "
+        f"(resolution {density.negative_fraction_resolution:.0%})",
+    )
     ax.set_ylim(bottom=max(1e-8, values.max() * 1e-8))
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
