@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..analyses.sharpness import SharpnessReport
 from .common import num
+from .spectrum import eigen_errorbars
 
 
 def metrics_table(report: SharpnessReport) -> Table:
@@ -125,19 +126,7 @@ def draw_spectrum(report: SharpnessReport, target) -> None:
 
 
 def _eigen_panel(report: SharpnessReport, ax) -> None:
-    for pairs, color, label in ((report.top, "C0", "top"), (report.bottom, "C3", "bottom")):
-        if pairs:
-            x = np.arange(1, len(pairs) + 1)
-            ax.errorbar(
-                x,
-                [e.value for e in pairs],
-                yerr=[e.error_bound for e in pairs],
-                fmt="o",
-                color=color,
-                capsize=3,
-                label=label,
-            )
-    ax.axhline(0, color="0.6", lw=0.8)
+    eigen_errorbars(ax, report.top, report.bottom)
     s = report.stability
     if s and report.top:
         limit, top = 2 / s.lr, max(e.value for e in report.top)

@@ -85,19 +85,7 @@ def draw_spectrum(report: SpectrumReport, target) -> None:
     panels = 2 if report.density else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
     ax = axes[0, 0]
-    for pairs, color, label in ((report.top, "C0", "top"), (report.bottom, "C3", "bottom")):
-        if pairs:
-            x = np.arange(1, len(pairs) + 1)
-            ax.errorbar(
-                x,
-                [e.value for e in pairs],
-                yerr=[e.error_bound for e in pairs],
-                fmt="o",
-                color=color,
-                capsize=3,
-                label=label,
-            )
-    ax.axhline(0, color="0.6", lw=0.8)
+    eigen_errorbars(ax, report.top, report.bottom)
     values = [abs(e.value) for e in report.top + report.bottom if e.value != 0]
     if values and max(values) > 100 * min(values):  # both ends visible on one axis
         ax.set_yscale("symlog", linthresh=min(values))
@@ -111,6 +99,16 @@ def draw_spectrum(report: SpectrumReport, target) -> None:
     fig.tight_layout()
     fig.savefig(target, format="png", dpi=120)
     plt.close(fig)
+
+
+def eigen_errorbars(ax, top, bottom) -> None:
+    """Top and bottom eigenvalues against their index, with their certified bounds as bars."""
+    for pairs, color, label in ((top, "C0", "top"), (bottom, "C3", "bottom")):
+        if pairs:
+            x = np.arange(1, len(pairs) + 1)
+            values, bounds = [e.value for e in pairs], [e.error_bound for e in pairs]
+            ax.errorbar(x, values, yerr=bounds, fmt="o", color=color, capsize=3, label=label)
+    ax.axhline(0, color="0.6", lw=0.8)
 
 
 def draw_density(density, ax, name: str) -> None:
