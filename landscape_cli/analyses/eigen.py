@@ -164,9 +164,9 @@ def _random(p: int, gen: torch.Generator, op) -> Tensor:
 
 
 def _check_now(m: int, want: int) -> bool:
-    """Solve the projected problem every step early on, then every m/25 steps (its cost
-    grows as m³ while a product's does not)."""
-    return m >= want and m % max(1, m // 25) == 0
+    """Solve the projected problem every step up to m = 100 (under a millisecond), then every
+    m/50 steps (its cost grows as m³ while a product's does not)."""
+    return m >= want and (m <= 100 or m % (m // 50) == 0)
 
 
 def _wanted(n: int, k_top: int, k_bottom: int) -> list[int]:
