@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .errors import LandscapeError
@@ -33,7 +34,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # click returns, not raises, typer.Exit's code here
     except LandscapeError as exc:
-        err.print(f"[bold red]error:[/] {exc.line()}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(exc.line())}", markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
