@@ -30,7 +30,6 @@ def timed(fn, repeat=15):
 def report(name, problem, repeat):
     grad = timed(problem.gradient, repeat)
     v = torch.randn(problem.num_params, dtype=problem.dtype)
-    V = torch.randn(problem.num_params, 8, dtype=problem.dtype)
     print(
         f"\n{name}: p = {problem.num_params}, N = {problem.num_samples}, "
         f"one gradient {grad * 1e3:.2f} ms"
@@ -48,12 +47,6 @@ def report(name, problem, repeat):
         op = make_operator(curvature, problem, strategy=strategy)
         single = timed(lambda op=op: op.matvec(v), repeat)
         print(f"  {curvature + ' ' + strategy:36s} {single * 1e3:10.2f} {single / grad:10.2f}")
-        if strategy == "kept-graph":
-            block = timed(lambda op=op: op.matmat(V), max(3, repeat // 4)) / V.shape[1]
-            print(
-                f"  {curvature + ' ' + strategy + ' (block of 8)':36s} {block * 1e3:10.2f} "
-                f"{block / grad:10.2f}"
-            )
 
 
 if __name__ == "__main__":
