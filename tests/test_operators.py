@@ -122,3 +122,17 @@ def test_block_products_equal_single_products():
         single = torch.stack([op.matvec(V[:, j]) for j in range(3)], 1)
         assert rel(op.matmat(V), single) < 1e-13
         assert op.products == 6
+
+
+def test_graphs_that_do_not_fit_fall_back_to_recomputation(monkeypatch):
+    from landscape_cli.curvature import memory
+
+    problem = classification_problem(n=30, batch_size=8)
+    assert make_operator("hessian", problem).strategy == "kept-graph"
+    monkeypatch.setattr(memory, "free_memory_bytes", lambda device: 1000)  # graphs need more
+    H, G = dense_hessian(problem), dense_ggn(problem)
+    hessian, ggn = make_operator("hessian", problem), make_operator("ggn", problem)
+    assert (hessian.strategy, ggn.strategy) == ("double-backward", "double-backward")
+    assert rel(hessian.dense(), H) < 1e-12
+    assert rel(ggn.dense(), G) < 1e-12
+    assert memory.saved_bytes(lambda: problem.gradient()) > 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ..problem import Problem
@@ -42,8 +40,6 @@ def saved_bytes(build, *args) -> int:
 
 def choose_kept_graph(problem: Problem, build) -> bool:
     """True when the graphs of every batch, estimated from the first, fit the memory budget."""
-    if os.environ.get("LANDSCAPE_NO_KEPT_GRAPH"):
-        return False
     first = problem.batches[0]
     per_example = saved_bytes(build, problem.leaves(), first) / len(first[0])
     return per_example * problem.num_samples <= MEMORY_SHARE * free_memory_bytes(problem.device)
