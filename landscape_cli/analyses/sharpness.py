@@ -39,6 +39,7 @@ from ..curvature import HessianOperator
 from ..problem import Problem, flatten
 from .adam import AdamReport, AdamStateError, adam_state, analyse_adam, single_lr
 from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
+from .spectrum import SolverInfo
 from .trace import TraceEstimate, hutchpp_trace
 
 STDERR_BOUND = 3.0  # stochastic figures carry ±3 standard errors as their error bound
@@ -174,15 +175,6 @@ class LossSlice:
     quadratic: list[float] | None = None  # L + t·gᵀd + ½t²·λ along the eigenvector
 
 
-@dataclass
-class SolverSummary:
-    converged: bool
-    tol: float
-    products: int
-    restarts: int
-    krylov_dim: int
-
-
 @dataclass(kw_only=True)
 class SharpnessReport:
     command: str = "sharpness"
@@ -193,7 +185,7 @@ class SharpnessReport:
     unavailable: dict[str, str]  # metric → why it was not computed
     top: list[Eigenpair]
     bottom: list[Eigenpair]
-    solver: SolverSummary | None
+    solver: SolverInfo | None
     trace: TraceEstimate | None
     stability: Stability | None
     adam: AdamReport | None
@@ -350,10 +342,12 @@ def _learning_rate(settings: SharpnessSettings, adam_pair) -> tuple[float | None
     return None, ""
 
 
-def _solver(eig: EigenResult | None) -> SolverSummary | None:
+def _solver(eig: EigenResult | None) -> SolverInfo | None:
     if eig is None:
         return None
-    return SolverSummary(eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim)
+    return SolverInfo(
+        eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds
+    )
 
 
 def stability_of(top: Eigenpair, lr: float, source: str) -> Stability:
