@@ -78,6 +78,13 @@ class CrossEntropy(Loss):
                     f"{tuple(z.shape)}",
                     "give integer class labels of shape (N,) or probabilities of shape (N, C)",
                 )
+            sums = y.sum(1)
+            if len(y) and (float(y.min()) < 0 or float((sums - 1).abs().max()) > 1e-4):
+                raise InputError(
+                    f"{self.name} got float targets that are not class probabilities "
+                    "(rows must be ≥ 0 and sum to 1)",
+                    "for regression targets use --loss mse; for labels give integers",
+                )
             return
         if y.ndim != 1:
             raise InputError(

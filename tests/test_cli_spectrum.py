@@ -137,6 +137,8 @@ def test_bad_input_gives_one_line_and_exit_2(cli, tmp_path):
     one_line_error(cli("spectrum", "--data", "shape.pt"), "shape")
     torch.save({"x": torch.randn(8, 16), "y": torch.full((8,), 9)}, "labels.pt")
     one_line_error(cli("spectrum", "--data", "labels.pt"), "labels")
+    torch.save({"x": torch.randn(8, 16), "y": torch.randn(8, 4)}, "floats.pt")
+    one_line_error(cli("spectrum", "--data", "floats.pt"), "not class probabilities", "mse")
 
 
 def test_no_partial_output_on_failure(cli, tmp_path):
