@@ -136,6 +136,15 @@ class NLL(CrossEntropy):
 
     name = "nll"
 
+    def check(self, z: Tensor, y: Tensor) -> None:
+        super().check(z, y)
+        if len(z) and float(torch.logsumexp(z, dim=1).abs().max()) > 1e-4:
+            raise InputError(
+                "nll needs log-probabilities (each row's logsumexp is 0), and these outputs "
+                "are not",
+                "for logits use --loss cross-entropy, or end the model with log_softmax",
+            )
+
     def per_example(self, z: Tensor, y: Tensor) -> Tensor:
         return -(self._targets(z, y) * z).sum(1)
 

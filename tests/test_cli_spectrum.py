@@ -131,6 +131,7 @@ def test_bad_input_gives_one_line_and_exit_2(cli, tmp_path):
     one_line_error(cli("spectrum", "--curvature", "hesian"), "unknown curvature")
     one_line_error(cli("spectrum", "--loss", "mse"), "do not match")
     one_line_error(cli("spectrum", "--samples", "0"))
+    one_line_error(cli("spectrum", "--loss", "nll"), "log-probabilities", "cross-entropy")
     if not torch.cuda.is_available():
         one_line_error(cli("spectrum", "--device", "cuda"), "CUDA is not available")
     torch.save({"x": torch.randn(8, 5), "y": torch.zeros(8, dtype=torch.long)}, "shape.pt")
