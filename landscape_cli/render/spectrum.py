@@ -54,6 +54,12 @@ def print_spectrum(report: SpectrumReport, console: Console) -> None:
             else ")"
         )
     )
+    if r.density:
+        d = r.density
+        lines.append(
+            f"negative mass    {num(d.negative_mass)}  ((1/p)·Σ|λ| over λ < 0; density: "
+            f"{d.num_starts} starts × {d.lanczos_steps} steps, σ = {num(d.sigma, 3)})"
+        )
     s = r.solver
     lines.append(
         f"solver           Lanczos, {'converged' if s.converged else 'NOT converged'} to tol "
@@ -123,7 +129,8 @@ def draw_density(density, ax, name: str) -> None:
         color="C3",
         alpha=0.3,
         label=f"negative: {density.negative_fraction:.1%} of eigenvalues "
-        f"(resolution {density.negative_fraction_resolution:.0%})",
+        f"(resolution {density.negative_fraction_resolution:.0%}), "
+        f"mass {density.negative_mass:.3g}",
     )
     ax.set_ylim(bottom=max(1e-8, values.max() * 1e-8))
     ax.set_xlabel("eigenvalue")
