@@ -39,6 +39,7 @@ DEFAULTS: dict = {
     "density_starts": 8,
     "density_steps": 80,
     "per_layer": False,
+    "multiplicity_check": False,
     # ggn-gap
     "exact": False,
     "probes": 30,

@@ -110,3 +110,36 @@ def test_spectrum_trace_and_per_layer(problem, truths):
     slack = 3 * cond.negative_fraction_stderr + cond.negative_fraction_resolution
     assert abs(cond.negative_fraction - frac) <= slack + 0.02
     assert report.products == op.products
+
+
+def test_multiplicity_check_finds_every_copy_of_a_repeated_eigenvalue():
+    """Linear least squares with C outputs: G = H = I_C ⊗ (2/(N·C)) XᵀX, every eigenvalue
+    C-fold. One Krylov vector sees one copy; the check's fresh vectors find the others."""
+    from torch import nn
+
+    from landscape_cli.losses import get_loss
+    from landscape_cli.problem import build_problem
+
+    torch.manual_seed(0)
+    x, y = torch.randn(200, 12), torch.randn(200, 3)
+    problem = build_problem(nn.Linear(12, 3, bias=False), x, y, get_loss("mse"))
+    eigenvalues = torch.linalg.eigvalsh(make_operator("hessian", problem).dense())
+    top_true, bottom_true = eigenvalues.flip(0)[:5].tolist(), eigenvalues[:4].tolist()
+    assert top_true[0] == pytest.approx(top_true[2], rel=1e-12)  # three copies on top
+    plain = extreme_eigenpairs(make_operator("hessian", problem), 5, 4, tol=1e-8)
+    checked = extreme_eigenpairs(
+        make_operator("hessian", problem), 5, 4, tol=1e-8, multiplicity_check=True
+    )
+    missed = [e.value for e in plain.top] != pytest.approx(top_true, rel=1e-8)
+    assert missed  # the plain solve really lists the top eigenvalue fewer than 3 times
+    assert [e.value for e in checked.top] == pytest.approx(top_true, rel=1e-8)
+    assert [e.value for e in checked.bottom] == pytest.approx(bottom_true, rel=1e-8)
+    assert checked.converged and checked.products > plain.products
+
+
+def test_multiplicity_check_changes_nothing_on_a_simple_spectrum(problem, truths):
+    eigenvalues = torch.linalg.eigvalsh(truths["hessian"])
+    result = extreme_eigenpairs(
+        make_operator("hessian", problem), 5, 5, tol=1e-8, multiplicity_check=True
+    )
+    check_pairs(result, eigenvalues, float(eigenvalues.abs().max()))

@@ -94,10 +94,17 @@ def extreme_eigenpairs(
     max_basis: int | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    multiplicity_check: bool = False,
 ) -> EigenResult:
     """Top-k (largest) and bottom-k (smallest, most negative) eigenpairs of `op`.
 
     Converged means ‖A x − θ x‖ ≤ tol · max|θ| (the operator's scale).
+
+    A Krylov space grown from one vector holds one copy of each eigenvalue: a repeated
+    eigenvalue can be listed fewer times than it occurs. With `multiplicity_check`, the
+    converged pairs are locked and a fresh random vector, orthogonal to them, grows the space
+    again until its own extreme Ritz values converge; the wanted values must come out the same
+    (at most 3 rounds). It costs about as many products again.
     """
     p = op.num_params
     if k_top < 0 or k_bottom < 0 or k_top + k_bottom == 0:
@@ -119,6 +126,7 @@ def extreme_eigenpairs(
     v = _random(p, gen, op)
     basis.V[0] = v / v.norm()
     basis.m, restarts, beta = 1, 0, 0.0
+    locked, rechecks = None, 0  # locked: (unit vectors (r, p), their values) while rechecking
     while True:
         j = basis.m - 1
         w = op.matvec(basis.V[j]).double()
@@ -137,6 +145,14 @@ def extreme_eigenpairs(
             done = basis.m >= min(p, want) and all(
                 residuals[i] <= tol * scale for i in _wanted(len(theta), k_top, k_bottom)
             )
+            if done and multiplicity_check and not must_stop:
+                check = _recheck(basis, theta, Y, residuals, locked, k_top, k_bottom, tol * scale)
+                if check == "wait":
+                    done = False
+                elif check == "lock" and rechecks < 3:
+                    locked = _lock(basis, theta, Y, k_top, k_bottom, _random(p, gen, op))
+                    rechecks += 1
+                    continue
             if done or must_stop:
                 break
             if basis.m == size:  # thick restart: keep the wanted Ritz vectors of both ends
@@ -157,6 +173,34 @@ def extreme_eigenpairs(
     return _certify(
         op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time
     )
+
+
+def _recheck(basis, theta, Y, residuals, locked, k_top, k_bottom, limit) -> str:
+    """After convergence: "lock" to start a check round, "wait" while the fresh Krylov
+    space's extremes are still moving, "verified" when they are converged and change nothing."""
+    if locked is None:
+        return "lock"
+    vectors, values = locked
+    overlap = ((vectors @ basis.V[: basis.m].T).cpu() @ Y).norm(dim=0)  # weight on locked
+    fresh = [i for i in range(len(theta)) if overlap[i] < 0.5]
+    ends = ([max(fresh)] if k_top and fresh else []) + ([min(fresh)] if k_bottom and fresh else [])
+    if any(residuals[i] > limit for i in ends):
+        return "wait"
+    wanted = sorted(float(theta[i]) for i in _wanted(len(theta), k_top, k_bottom))
+    same = len(wanted) == len(values) and all(
+        abs(a - b) <= limit for a, b in zip(wanted, values, strict=True)
+    )
+    return "verified" if same else "lock"
+
+
+def _lock(basis, theta, Y, k_top, k_bottom, fresh: Tensor):
+    """Keep the wanted Ritz vectors and go on from a random vector orthogonal to the basis."""
+    keep = sorted(_wanted(len(theta), k_top, k_bottom))
+    fresh, _ = basis.orthogonalize(fresh, basis.m)
+    fresh, _ = basis.orthogonalize(fresh, basis.m)
+    _restart(basis, theta, Y, keep, fresh / fresh.norm(), 0.0)
+    values = sorted(float(theta[i]) for i in keep)
+    return basis.V[: len(keep)].clone(), values
 
 
 def _random(p: int, gen: torch.Generator, op) -> Tensor:

@@ -75,6 +75,7 @@ class SpectrumSettings:
     density_starts: int = 8
     density_steps: int = 80
     per_layer: bool = False
+    multiplicity_check: bool = False
     seed: int = 0
 
 
@@ -95,6 +96,7 @@ def analyse_spectrum(
         max_products=settings.max_products,
         seed=settings.seed,
         progress=tell("eigenvalues"),
+        multiplicity_check=settings.multiplicity_check,
     )
     trace = hutchpp_trace(op, settings.trace_samples, seed=settings.seed)
     starts, steps = (

@@ -58,6 +58,14 @@ def spectrum(
         bool | None,
         typer.Option("--per-layer", help="Top eigenvalue and trace of each parameter block."),
     ] = None,
+    multiplicity_check: Annotated[
+        bool | None,
+        typer.Option(
+            "--multiplicity-check",
+            help="Lock the converged pairs and search again from a fresh vector, so repeated "
+            "eigenvalues are listed as often as they occur (about twice the products).",
+        ),
+    ] = None,
     json: o.Json = None,
     png: o.Png = None,
     out: o.Out = None,
@@ -109,5 +117,6 @@ def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
         density_starts=int(opt["density_starts"]),
         density_steps=int(opt["density_steps"]),
         per_layer=bool(opt["per_layer"]),
+        multiplicity_check=bool(opt["multiplicity_check"]),
         seed=int(opt["seed"]),
     )
