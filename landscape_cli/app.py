@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import os
 import sys
@@ -14,8 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .errors import LandscapeError
-from .report import dumps, write_atomic
+from .errors import LandscapeError, NumericalError
+from .outputs import write_files
+from .report import dumps
 
 app = typer.Typer(
     name="landscape",
@@ -24,39 +26,89 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 err = Console(stderr=True, highlight=False)
+EXIT_USAGE = 2
+INTERRUPTED = 130
 INTERNAL_ERROR = 70
 
 
 def main() -> None:
     """Console entry point: one line and an exit code for every expected failure."""
+    argv = sys.argv[1:]
+    if "--verbose" not in argv and not os.environ.get("LANDSCAPE_DEBUG"):
+        quiet_libraries()
     try:
-        code = app(standalone_mode=False)  # click returns, not raises, typer.Exit's code here
+        code = app(args=argv, prog_name="landscape", standalone_mode=False)
     except LandscapeError as exc:
-        err.print(f"[bold red]error:[/] {escape(exc.line())}", markup=True, soft_wrap=True)
+        error_line(exc.line())
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(INTERRUPTED)
+    except Exception as exc:  # usage errors (click's, vendored by typer) and anything unexpected
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if "Abort" in names:
+            error_line("interrupted")
+            sys.exit(INTERRUPTED)
+        if "ClickException" in names:
+            error_line(usage_line(exc))
+            sys.exit(EXIT_USAGE if "UsageError" in names else getattr(exc, "exit_code", 1))
         if os.environ.get("LANDSCAPE_DEBUG"):
             raise
-        err.print(
-            f"internal error: {type(exc).__name__}: {exc} "
-            "(set LANDSCAPE_DEBUG=1 for the traceback)",
-            markup=False,
-            soft_wrap=True,
+        error_line(
+            f"internal error: {type(exc).__name__}: {exc} (set LANDSCAPE_DEBUG=1 for the traceback)"
         )
         sys.exit(INTERNAL_ERROR)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def error_line(text: str) -> None:
+    """The one line a failure prints on stderr (newlines folded, markup printed verbatim)."""
+    line = " ".join(str(text).split())
+    if line.startswith("internal error:"):
+        err.print(line, markup=False, soft_wrap=True)
+    else:
+        err.print(f"[bold red]error:[/] {escape(line)}", markup=True, soft_wrap=True)
+
+
+def quiet_libraries() -> None:
+    """Silence library logging and warnings (torch's loaders log pages); --verbose keeps them."""
+    import logging
+    import warnings
+
+    logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")
+
+
+def usage_line(exc: Exception) -> str:
+    """A usage error as one line: what was wrong, the closest real name, where help is."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "landscape"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    name = getattr(exc, "option_name", None)
+    if type(exc).__name__ == "NoSuchOption" and name:
+        options = {opt.lstrip("-"): opt for opt in _option_names(ctx)}
+        close = difflib.get_close_matches(name.lstrip("-"), list(options), n=1, cutoff=0.6)
+        hint = f"did you mean {options[close[0]]}? " if close else ""
+        return f"no such option {name} for `{command}`; {hint}see `{command} --help`"
+    if message.startswith("No such command"):
+        commands = sorted(getattr(ctx.command, "commands", {})) if ctx is not None else []
+        wrong = message.split("'")[1] if "'" in message else ""
+        close = difflib.get_close_matches(wrong, commands, n=1, cutoff=0.5)
+        hint = f"did you mean `landscape {close[0]}`? " if close else ""
+        return f"no such command '{wrong}'; {hint}commands: {', '.join(commands)}"
+    return f"{message.rstrip('.')}; see `{command} --help`"
+
+
+def _option_names(ctx) -> list[str]:
+    if ctx is None:
+        return []
+    return [opt for param in ctx.command.params for opt in getattr(param, "opts", [])]
 
 
 def log(message: str) -> None:
@@ -80,10 +132,23 @@ def progress(description: str, total: int | None = None):
         yield lambda done: bar.update(task, completed=done)
 
 
-def figure_bytes(draw: Callable[[Path | io.BytesIO], None]) -> bytes:
-    buffer = io.BytesIO()
-    draw(buffer)
-    return buffer.getvalue()
+def require_converged(pairs, allow: bool, products: int) -> None:
+    """Exit 3 when the solver did not certify every eigenpair asked for (unless allowed)."""
+    bad = [e for e in pairs if not e.converged]
+    if bad and not allow:
+        worst = max(e.error_bound for e in bad)
+        raise NumericalError(
+            f"the eigen-solver certified {len(pairs) - len(bad)} of {len(pairs)} eigenvalues "
+            f"within {products} products (largest residual bound {worst:.3g})",
+            "raise --max-products or loosen --tol, or pass --allow-unconverged to report them "
+            "flagged",
+        )
+
+
+class FigureFailed(LandscapeError):
+    """A figure could not be drawn; the report and every other file were still written."""
+
+    exit_code = INTERNAL_ERROR
 
 
 def emit(
@@ -94,22 +159,23 @@ def emit(
     out: Path | None,
     terminal: Callable[[Console], None],
     figures: dict[str, Callable] | None = None,
+    extra: dict[Path, bytes] | None = None,
 ) -> None:
     """Print the report (terminal or JSON) and write the requested files, all or none.
 
     `figures` maps a file stem to a function drawing the figure into a file-like object;
-    the first one is the figure `--png` writes.
+    the first one is the figure `--png` writes. `extra` holds further files (a JUnit XML).
+    A figure that fails to draw is left out and reported once the rest is written.
     """
     figures = figures or {}
-    files: dict[Path, bytes] = {}
-    if png is not None and figures:
-        files[Path(png)] = figure_bytes(next(iter(figures.values())))
+    drawn, failed = _draw(figures if (png is not None or out is not None) else {})
+    files: dict[Path, bytes] = dict(extra or {})
+    if png is not None and figures and next(iter(figures)) in drawn:
+        files[Path(png)] = drawn[next(iter(figures))]
     if out is not None:
         files[Path(out) / "report.json"] = (dumps(report) + "\n").encode()
-        for stem, draw in figures.items():
-            files[Path(out) / f"{stem}.png"] = figure_bytes(draw)
-    for path, data in files.items():
-        write_atomic(path, data)
+        files.update({Path(out) / f"{stem}.png": data for stem, data in drawn.items()})
+    write_files(files)
     if as_json:
         sys.stdout.write(dumps(report) + "\n")
         sys.stdout.flush()
@@ -117,3 +183,22 @@ def emit(
         terminal(Console(highlight=False))
         for path in files:
             log(f"wrote {path}")
+    if failed:
+        stem, why = next(iter(failed.items()))
+        raise FigureFailed(
+            f"the {stem} figure could not be drawn ({why}); the report was written without it",
+            "please report this as a bug",
+        )
+
+
+def _draw(figures: dict[str, Callable]) -> tuple[dict[str, bytes], dict[str, str]]:
+    drawn, failed = {}, {}
+    for stem, draw in figures.items():
+        buffer = io.BytesIO()
+        try:
+            draw(buffer)
+        except Exception as exc:  # a figure must never cost the computed numbers
+            failed[stem] = f"{type(exc).__name__}: {exc}"
+            continue
+        drawn[stem] = buffer.getvalue()
+    return drawn, failed

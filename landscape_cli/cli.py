@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from . import __version__
 from .app import app, main
 from .commands import gate, ggn_gap, sharpness, spectrum, taylor_check  # noqa: F401 (register)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"landscape {__version__}")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def _default(ctx: typer.Context) -> None:
+def _default(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """With no command, `landscape` prints the spectrum of the bundled sample."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(spectrum.spectrum)

@@ -23,6 +23,17 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> dict
     without it, ``landscape.toml`` in ``cwd`` is read, else ``[tool.landscape]`` of
     ``cwd/pyproject.toml``. Sub-tables stay nested dicts.
     """
+    file = find_config(path, cwd)
+    if file is None:
+        return {}
+    table = _read(file)
+    if file.name == PYPROJECT_NAME:
+        table = _tool_table(table, file)
+    return _normalise(table, file)
+
+
+def find_config(path: str | Path | None = None, cwd: Path | None = None) -> Path | None:
+    """The config file ``load_config`` reads, or None."""
     cwd = Path(cwd) if cwd is not None else Path.cwd()
     if path is not None:
         file = Path(path).expanduser()
@@ -31,17 +42,11 @@ def load_config(path: str | Path | None = None, cwd: Path | None = None) -> dict
         if not file.is_file():
             what = "is a directory" if file.is_dir() else "not found"
             raise InputError(f"config file '{file}' {what}", "check the --config path")
-        table = _read(file)
-        if file.name == PYPROJECT_NAME:
-            table = _tool_table(table, file)
-        return _normalise(table, file)
-    file = cwd / CONFIG_NAME
-    if file.is_file():
-        return _normalise(_read(file), file)
-    file = cwd / PYPROJECT_NAME
-    if file.is_file():
-        return _normalise(_tool_table(_read(file), file), file)
-    return {}
+        return file
+    for file in (cwd / CONFIG_NAME, cwd / PYPROJECT_NAME):
+        if file.is_file():
+            return file
+    return None
 
 
 def _read(file: Path) -> dict:
@@ -77,27 +82,37 @@ def _normalise(table: dict, file: Path, where: str = "") -> dict:
     return out
 
 
-def resolve_options(cli: dict, config: dict, defaults: dict, known: Iterable[str] = ()) -> dict:
+def resolve_options(
+    cli: dict,
+    config: dict,
+    defaults: dict,
+    known: Iterable[str] = (),
+    types: dict[str, Any] | None = None,
+    where: str = "the config file",
+) -> dict:
     """Each option's value: the command line's when not None, else the config's, else the default.
 
     Options are the keys of ``defaults`` and ``cli``; ``known`` names further config keys that
-    are accepted and ignored (options of other commands). An unknown config key, or a config
-    value of the wrong type for its default, raises InputError. A sub-table whose default is a
-    dict is merged over that default (its keys checked when the default lists any).
+    are accepted and ignored (options of other commands). ``types`` gives the type the running
+    command declares for its options (else the default's type is expected). An unknown config
+    key, or a config value of the wrong type, raises InputError naming the key and ``where``.
+    A sub-table whose default is a dict is merged over that default (its keys checked when the
+    default lists any).
     """
     options = list(dict.fromkeys([*defaults, *cli]))
     valid = set(options)
     ignored = set(known)
     for key in config:
         if key not in valid and key not in ignored:
-            raise InputError(f"unknown option '{key}' in the config file", _valid_fix(key, options))
+            raise InputError(f"unknown option '{key}' in {where}", _valid_fix(key, options))
 
+    types = types or {}
     resolved: dict = {}
     for key in options:
         if cli.get(key) is not None:
             resolved[key] = cli[key]
         elif key in config:
-            resolved[key] = _checked(key, config[key], defaults.get(key))
+            resolved[key] = _checked(key, config[key], defaults.get(key), types.get(key), where)
         else:
             resolved[key] = defaults.get(key)
     return resolved
@@ -109,30 +124,58 @@ def _valid_fix(key: str, options: list[str], prefix: str = "") -> str:
     return f"{hint}valid options: {', '.join(prefix + o for o in sorted(options))}"
 
 
-def _checked(key: str, value: Any, default: Any) -> Any:
-    if isinstance(default, dict):
-        if not isinstance(value, dict):
-            raise InputError(
-                f"config option '{key}' should be a table, got {value!r}", f"write [{key}]"
-            )
-        if default:
-            for sub in value:
-                if sub not in default:
-                    raise InputError(
-                        f"unknown option '{key}.{sub}' in the config file",
-                        _valid_fix(sub, list(default), f"{key}."),
-                    )
-        return {**default, **value}
-    expected = _expected_type(default)
+# Options whose config value may take another form than the command line's string.
+TABLE_FORMS = {"gate", "factory_kwargs"}  # a TOML table
+LIST_FORMS = {"mc_samples"}  # a TOML array of integers
+TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _checked(key: str, value: Any, default: Any, declared: Any, where: str) -> Any:
+    if isinstance(default, dict) or (key in TABLE_FORMS and isinstance(value, dict)):
+        return _checked_table(key, value, default if isinstance(default, dict) else {}, where)
+    if key in LIST_FORMS and isinstance(value, list):
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return value
+        raise _type_error(key, value, "an array of integers", where)
+    expected = declared if declared is not None else _expected_type(default)
     if expected is None:
         return value
+    if expected is list:
+        if isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            return value
+        raise _type_error(key, value, "a string or an array of strings", where)
+    if expected is Path:
+        if isinstance(value, str):
+            return value
+        raise _type_error(key, value, "a path (string)", where)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
         return value
-    raise InputError(
-        f"config option '{key}' should be {expected.__name__}, got {value!r}",
-        f"write a {expected.__name__} value (default: {default!r})",
+    raise _type_error(key, value, TYPE_WORDS.get(expected, expected.__name__), where, default)
+
+
+def _checked_table(key: str, value: Any, default: dict, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise InputError(
+            f"config option '{key}' in {where} should be a table, got {value!r}", f"write [{key}]"
+        )
+    for sub in value if default else ():
+        if sub not in default:
+            raise InputError(
+                f"unknown option '{key}.{sub}' in {where}",
+                _valid_fix(sub, list(default), f"{key}."),
+            )
+    return {**default, **value}
+
+
+def _type_error(key: str, value: Any, expected: str, where: str, default: Any = None):
+    shown = "" if default is None else f" (default: {default!r})"
+    return InputError(
+        f"config option '{key}' in {where} should be {expected}, got {value!r}",
+        f"write {expected}{shown}",
     )
 
 

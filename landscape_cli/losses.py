@@ -239,9 +239,17 @@ class MSE(Loss):
 LOSSES = {cls.name: cls for cls in (CrossEntropy, NLL, BCE, MSE)}
 
 
-def get_loss(name: str) -> Loss:
+def _loss_key(name: str) -> str:
     key = name.lower().replace("_", "-")
-    key = {"ce": "cross-entropy", "crossentropy": "cross-entropy", "l2": "mse"}.get(key, key)
+    return {"ce": "cross-entropy", "crossentropy": "cross-entropy", "l2": "mse"}.get(key, key)
+
+
+def is_loss_name(name: str) -> bool:
+    return _loss_key(name) in LOSSES
+
+
+def get_loss(name: str) -> Loss:
+    key = _loss_key(name)
     if key not in LOSSES:
         raise InputError(f"unknown loss '{name}'", f"use one of: {', '.join(LOSSES)}")
     return LOSSES[key]()

@@ -7,6 +7,10 @@ checkpoint's own metadata, then these defaults.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +31,8 @@ DEFAULTS: dict = {
     "params": None,
     "trust_checkpoint": False,
     "strategy": "auto",
+    "verbose": False,
+    "allow_unconverged": False,
     # spectrum
     "curvature": "hessian",
     "k": 5,
@@ -125,3 +131,53 @@ Png = Annotated[Path | None, typer.Option("--png", help="Write the figure to thi
 Out = Annotated[
     Path | None, typer.Option("--out", help="Write report.json and the figures to this folder.")
 ]
+FactoryKwargs = Annotated[
+    str | None,
+    typer.Option(
+        "--factory-kwargs",
+        help="Keyword arguments for the model factory, as a JSON object: '{\"hidden\": 64}'.",
+    ),
+]
+Verbose = Annotated[
+    bool | None, typer.Option("--verbose", help="Show library logging and warnings on stderr.")
+]
+AllowUnconverged = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-unconverged",
+        help="Report eigenvalues the solver did not certify (flagged) instead of exit code 3.",
+    ),
+]
+
+# The least value of each counting option, and the options that must be > 0 (finite), checked
+# after the command line, the config and the metadata are resolved, whatever the source.
+LEAST = {
+    "batch_size": 1,
+    "samples": 1,
+    "k": 0,
+    "k_bottom": 0,
+    "max_products": 1,
+    "trace_samples": 3,
+    "density_starts": 1,
+    "density_steps": 2,
+    "probes": 1,
+    "random_directions": 0,
+    "steps": 1,
+    "ascent_steps": 1,
+    "avg_samples": 2,
+    "slice_points": 3,
+}
+POSITIVE = {"tol", "eps", "rho", "avg_rho", "eps_sharpness", "slice_radius"}
+
+
+@functools.cache
+def option_types(command: Callable) -> dict[str, type]:
+    """The type each option of a command function declares: bool, int, float, str, Path, list."""
+    out: dict[str, type] = {}
+    for name, hint in typing.get_type_hints(command, include_extras=True).items():
+        base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+        if typing.get_origin(base) in (typing.Union, types.UnionType):
+            base = next(a for a in typing.get_args(base) if a is not type(None))
+        out[name] = list if typing.get_origin(base) is list else base
+    out.pop("return", None)
+    return out

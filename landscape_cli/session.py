@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .config import load_config, resolve_options
+from .config import find_config, load_config, resolve_options
 from .errors import InputError
 from .load import load_checkpoint, load_data
-from .losses import get_loss
-from .options import DEFAULTS
+from .losses import get_loss, is_loss_name
+from .options import DEFAULTS, LEAST, POSITIVE, option_types
+from .outputs import check_outputs
 from .problem import Problem, build_problem
 
 DTYPES = {
@@ -20,8 +24,9 @@ DTYPES = {
     "double": torch.float64,
     "float": torch.float32,
 }
-# Checkpoint metadata keys that stand in for options the user did not give.
-METADATA_OPTIONS = ("loss", "data", "params", "lr")
+# Checkpoint metadata that stands in for options the user did not give, when of this type;
+# an entry of another type (a tutorial checkpoint's `"loss": 0.07`) is just metadata.
+METADATA_OPTIONS = {"loss": str, "data": str, "params": str, "lr": (int, float)}
 
 
 @dataclass
@@ -33,16 +38,36 @@ class Session:
     used_sample: bool
 
 
-def resolve(cli: dict) -> tuple[dict, dict]:
-    """Option values: command line, then config file, then defaults (metadata comes later).
-    Returns the options and the config they were read from."""
-    config = load_config(cli.get("config"))
+def command_function(name: str) -> Callable:
+    """The function of a registered command (its signature declares the options' types)."""
+    from .app import app
+
+    for info in app.registered_commands:
+        if info.callback is not None and info.callback.__name__ == name:
+            return info.callback
+    raise KeyError(name)
+
+
+def resolve(command: str, cli: dict) -> tuple[dict, dict]:
+    """Option values: command line, then config file, then defaults (metadata comes later),
+    each checked by type and range. Returns the options and the config they were read from."""
+    file = find_config(cli.get("config"))
+    config = load_config(file) if file is not None else {}
     given = {k: v for k, v in cli.items() if k != "config"}
-    return resolve_options(given, config, DEFAULTS), config
+    where = f"'{file}'" if file is not None else "the config file"
+    options = resolve_options(
+        given, config, DEFAULTS, types=option_types(command_function(command)), where=where
+    )
+    options["factory_kwargs"] = _factory_kwargs(options["factory_kwargs"])
+    for key, value in options.items():
+        _check_range(key, value, "cli" if given.get(key) is not None else where)
+    return options, config
 
 
-def open_session(cli: dict, log=None) -> Session:
-    options, config = resolve(cli)
+def open_session(command: str, cli: dict, log=None) -> Session:
+    """The problem a command analyses; every output path is checked before anything loads."""
+    options, config = resolve(command, cli)
+    check_outputs(options.get("out"), options.get("png"), options.get("junit"))
     used_sample = options["model"] is None
     if used_sample:
         from sample_models import SAMPLE_CHECKPOINT
@@ -53,16 +78,17 @@ def open_session(cli: dict, log=None) -> Session:
                 f"No model given: analysing the bundled sample {SAMPLE_CHECKPOINT.name} "
                 "(a 3.3k-parameter tanh MLP classifier)."
             )
+    # The bundled sample is part of this package: its metadata is as trusted as our code.
+    trusted = bool(options["trust_checkpoint"]) or _is_bundled(options["model"])
     checkpoint = load_checkpoint(
         options["model"],
         factory=options["model_factory"],
         factory_kwargs=options["factory_kwargs"],
-        trust=bool(options["trust_checkpoint"]),
+        trust=trusted,
     )
     metadata = checkpoint.metadata
-    for key in METADATA_OPTIONS:
-        if cli.get(key) is None and key not in config and key in metadata:
-            options[key] = metadata[key]
+    from_metadata = _metadata_options(metadata, cli, config)
+    options.update(from_metadata)
     if options["data"] is None:
         raise InputError(
             f"no data for {Path(options['model']).name}",
@@ -73,6 +99,7 @@ def open_session(cli: dict, log=None) -> Session:
         samples=options["samples"],
         seed=options["seed"],
         base_dir=Path(options["model"]).resolve().parent,
+        allow_code=trusted or "data" not in from_metadata,
     )
     problem = build_problem(
         checkpoint.model,
@@ -86,6 +113,61 @@ def open_session(cli: dict, log=None) -> Session:
         metadata=metadata,
     )
     return Session(problem, options, Path(options["model"]), metadata, used_sample)
+
+
+def _metadata_options(metadata: dict, cli: dict, config: dict) -> dict:
+    taken = {}
+    for key, kind in METADATA_OPTIONS.items():
+        value = metadata.get(key)
+        if cli.get(key) is not None or key in config or value is None:
+            continue
+        if isinstance(value, kind) and not isinstance(value, bool):
+            if key == "loss" and not is_loss_name(value):
+                continue
+            taken[key] = value
+    return taken
+
+
+def _is_bundled(model) -> bool:
+    from sample_models import SAMPLE_DIR
+
+    try:
+        return Path(model).resolve().parent == SAMPLE_DIR.resolve()
+    except OSError:
+        return False
+
+
+def _factory_kwargs(value) -> dict | None:
+    """--factory-kwargs is a JSON object on the command line, a table in the config."""
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise InputError(
+            f"--factory-kwargs '{value}' is not JSON ({exc})", """write e.g. '{"hidden": 64}'"""
+        ) from None
+    if not isinstance(parsed, dict):
+        raise InputError(
+            f"--factory-kwargs '{value}' is not a JSON object", """write e.g. '{"hidden": 64}'"""
+        )
+    return parsed
+
+
+WHOLE_SET = " (leave it out to use the whole data set)"
+
+
+def _check_range(key: str, value, source: str) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    name = "--" + key.replace("_", "-") if source == "cli" else f"config option '{key}' in {source}"
+    if key in LEAST and value < LEAST[key]:
+        raise InputError(
+            f"{name} must be an integer ≥ {LEAST[key]}, got {value}",
+            f"give {LEAST[key]} or more" + (WHOLE_SET if key in ("batch_size", "samples") else ""),
+        )
+    if key in POSITIVE and not (math.isfinite(value) and value > 0):
+        raise InputError(f"{name} must be positive and finite, got {value}", "give a value > 0")
 
 
 def _dtype(name) -> torch.dtype:

@@ -136,10 +136,10 @@ def test_config_value_types():
     assert resolve_options({}, {"tol": 1}, DEFAULTS)["tol"] == 1.0  # int where float is expected
     assert resolve_options({}, {"samples": 64}, DEFAULTS)["samples"] == 64  # None default: any
     for key, value, words in [
-        ("top_k", "5", "should be int"),
-        ("top_k", True, "should be int"),
-        ("plot", 1, "should be bool"),
-        ("operator", 3, "should be str"),
+        ("top_k", "5", "should be an integer"),
+        ("top_k", True, "should be an integer"),
+        ("plot", 1, "should be true or false"),
+        ("operator", 3, "should be a string"),
     ]:
         with pytest.raises(InputError, match=words):
             resolve_options({}, {key: value}, DEFAULTS)

@@ -59,7 +59,7 @@ def run_cli(*args, cwd):
 
 
 def invoke(*args):
-    return CliRunner().invoke(app, ["gate", *map(str, args)])
+    return CliRunner().invoke(app, ["gate", *map(str, args), "--trust-checkpoint"])
 
 
 def gate_json(*args) -> dict:
@@ -115,7 +115,14 @@ def test_thresholds_just_below_and_above_lambda_max_flip_the_exit_code(linear):
     path, lam = linear
     above = invoke(path, "--tol", "1e-10", "--max", f"lambda_max={lam * (1 + 1e-6)!r}")
     below = run_cli(
-        "gate", path, "--tol", "1e-10", "--max", f"lambda_max={lam * (1 - 1e-6)!r}", cwd=path.parent
+        "gate",
+        path,
+        "--trust-checkpoint",
+        "--tol",
+        "1e-10",
+        "--max",
+        f"lambda_max={lam * (1 - 1e-6)!r}",
+        cwd=path.parent,
     )  # the console entry point: its real exit code
     assert above.exit_code == 0, above.output
     assert below.returncode == 1, below.stderr
@@ -225,7 +232,7 @@ def test_unconverged_solver_is_a_numerical_failure(linear, tmp_path):
 # --------------------------------------------------------------------------- bad input
 def test_unknown_metric_exits_2_with_one_line(linear):
     path, _ = linear
-    result = run_cli("gate", path, "--max", "lamda_max=1", cwd=path.parent)
+    result = run_cli("gate", path, "--trust-checkpoint", "--max", "lamda_max=1", cwd=path.parent)
     assert result.returncode == 2
     assert "did you mean 'lambda_max'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -280,7 +280,9 @@ def test_cli_json_parses(tmp_path):
     from landscape_cli.cli import app
 
     ckpt, data = save_checkpoint(tmp_path)
-    result = CliRunner().invoke(app, ["ggn-gap", str(ckpt), "--data", str(data), *FAST, "--json"])
+    result = CliRunner().invoke(
+        app, ["ggn-gap", str(ckpt), "--trust-checkpoint", "--data", str(data), *FAST, "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["command"] == "ggn-gap"
@@ -305,6 +307,7 @@ def test_cli_terminal_png_and_out(tmp_path):
         [
             "ggn-gap",
             str(ckpt),
+            "--trust-checkpoint",
             "--data",
             str(data),
             *FAST,
@@ -342,7 +345,11 @@ def test_bad_input_exits_2_with_one_line(tmp_path, monkeypatch, capsys, args, me
         else save_checkpoint(tmp_path)
     )
     out = tmp_path / "out"
-    result = run(["ggn-gap", ckpt, "--data", data, "--out", out, *args], capsys, monkeypatch)
+    result = run(
+        ["ggn-gap", ckpt, "--trust-checkpoint", "--data", data, "--out", out, *args],
+        capsys,
+        monkeypatch,
+    )
     assert result.code == 2
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and result.out == ""

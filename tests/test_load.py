@@ -154,7 +154,7 @@ def test_wrapped_state_dict_under_each_key(tmp_path, key):
         },
         path,
     )
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, trust=True)
     assert same_weights(loaded.model, model)
     meta = loaded.metadata
     assert key not in meta
@@ -181,8 +181,10 @@ def test_factory_kwargs_from_metadata_and_override(tmp_path):
         {"state_dict": model.state_dict(), "factory": FACTORY, "factory_kwargs": meta_kwargs}, path
     )
     with pytest.raises(InputError, match="shape mismatches"):
-        load_checkpoint(path)
-    loaded = load_checkpoint(path, factory_kwargs={"hidden": [6]})  # merged over the metadata
+        load_checkpoint(path, trust=True)
+    loaded = load_checkpoint(
+        path, trust=True, factory_kwargs={"hidden": [6]}
+    )  # merged over the metadata
     assert loaded.model.hidden[0].out_features == 6
     assert same_weights(loaded.model, model)
     assert loaded.metadata["factory_kwargs"] == meta_kwargs  # metadata is reported as saved
@@ -211,7 +213,7 @@ def test_file_factory_from_metadata_relative_to_checkpoint(tmp_path, model_file,
     elsewhere = tmp_path / "run"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, trust=True)
     assert same_weights(loaded.model, model)
     monkeypatch.chdir(tmp_path)
     loaded = load_checkpoint("ckpt.pt", factory="user_models.py:make")  # cwd-relative file spec
@@ -240,7 +242,7 @@ def test_safetensors_with_metadata(tmp_path, model_file):
             "lr": "0.05",
         },
     )
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, trust=True)
     assert same_weights(loaded.model, model)
     assert loaded.metadata == {
         "factory": FACTORY,
@@ -279,7 +281,7 @@ def test_pt2_supports_double_backward_hvp(tmp_path):
     torch.export.save(
         program, path, extra_files={"landscape_metadata.json": json.dumps({"loss": "ce"})}
     )
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, trust=True)
     assert loaded.metadata == {"loss": "ce"}
     assert loaded.model.eval() is loaded.model and not loaded.model.training  # no error
     assert [n for n, _ in loaded.model.named_parameters()] == [
@@ -296,14 +298,14 @@ def test_pt2_supports_double_backward_hvp(tmp_path):
     assert loaded.model.double()(x.double()).dtype == torch.float64
     renamed = tmp_path / "exported.pt"  # the content, not the suffix, decides
     renamed.write_bytes(path.read_bytes())
-    assert load_checkpoint(renamed).metadata == {"loss": "ce"}
+    assert load_checkpoint(renamed, trust=True).metadata == {"loss": "ce"}
 
 
 def test_pt2_static_shape_and_train_mode_errors(tmp_path):
     model = small_model(seed=9).eval()
     path = tmp_path / "static.pt2"
     torch.export.save(torch.export.export(model, (torch.randn(6, 3),)), path)
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, trust=True)
     assert loaded.metadata == {}
     with pytest.raises(InputError, match=r"exported for input 0 of shape \(6, 3\), got \(4, 3\)"):
         loaded.model(torch.randn(4, 3))
@@ -312,7 +314,7 @@ def test_pt2_static_shape_and_train_mode_errors(tmp_path):
     path = tmp_path / "train.pt2"
     torch.export.save(torch.export.export(dropout, (torch.randn(6, 3),)), path)
     with pytest.raises(InputError, match="training mode.*aten.dropout.*model.eval"):
-        load_checkpoint(path)
+        load_checkpoint(path, trust=True)
 
 
 # ---------------------------------------------------------------- pickled modules
@@ -397,7 +399,7 @@ def test_unknown_suffix_is_sniffed(tmp_path):
     assert same_weights(load_checkpoint(path, factory=FACTORY, factory_kwargs=SMALL).model, model)
     st = tmp_path / "weights.st"
     save_file(dict(model.state_dict()), st, metadata={"factory": FACTORY})
-    loaded = load_checkpoint(st, factory_kwargs=SMALL)
+    loaded = load_checkpoint(st, trust=True, factory_kwargs=SMALL)
     assert same_weights(loaded.model, model)
 
 
@@ -425,15 +427,15 @@ def test_checkpoint_content_errors(tmp_path, model_file):
         "list.pt": ([torch.zeros(2)], "holds a list"),
         "nodict.pt": ({"epoch": 3, "lr": 0.1}, "without weights (keys: epoch, lr)"),
         "emptydict.pt": ({}, "empty dict"),
-        "badkw.pt": (
+        "badkw.pt": (  # kwargs of another type are metadata: the factory runs without them
             {"state_dict": small_model().state_dict(), "factory": FACTORY, "factory_kwargs": 3},
-            "'factory_kwargs' that is not a dict",
+            "does not fit the model built by",
         ),
     }
     for name, (obj, words) in cases.items():
         torch.save(obj, tmp_path / name)
         with pytest.raises(InputError) as info:
-            load_checkpoint(tmp_path / name)
+            load_checkpoint(tmp_path / name, trust=True)
         assert words in str(info.value)
 
 
@@ -441,7 +443,7 @@ def test_checkpoint_content_errors(tmp_path, model_file):
 
 
 def test_sample_checkpoint_and_data():
-    loaded = load_checkpoint(SAMPLE_CHECKPOINT)
+    loaded = load_checkpoint(SAMPLE_CHECKPOINT, trust=True)
     model, meta = loaded.model, loaded.metadata
     assert sum(p.numel() for p in model.parameters()) == 3300
     assert meta["factory"] == FACTORY and meta["loss"] == "cross-entropy" and meta["lr"] == 0.01

@@ -218,6 +218,69 @@ def test_filter_normalised_direction_matches_filter_norms_and_skips_biases():
             assert float(dp.abs().max()) == 0.0
 
 
+def conv_problem(conv=nn.Conv2d, n=6, size=5, channels=3, classes=2, seed=0):
+    """A small conv net conv(1 → channels, kernel 3) → tanh → flatten → Linear, in float64,
+    on n random inputs of side `size` (as many spatial dims as the conv has)."""
+    dims = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}[conv]
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        conv(1, channels, 3),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(channels * (size - 2) ** dims, classes),
+    ).double()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, *[size] * dims, generator=g, dtype=torch.float64)
+    y = torch.randint(0, classes, (n,), generator=g)
+    return model, x, y, build_problem(model, x, y, get_loss("cross-entropy"))
+
+
+@pytest.mark.parametrize("conv", [nn.Conv1d, nn.Conv2d, nn.Conv3d])
+def test_filter_normalised_direction_of_a_conv_net_matches_each_filters_norm(conv):
+    """Li et al. 2018: filter i of a weight (out, in, k...) is the slice [i]; its norm runs
+    over the input channels and the kernel taps together, and d_i is the Gaussian draw's
+    filter g_i times one scalar (a finer rescaling, e.g. per kernel row, would also match
+    the filter norms)."""
+    _, _, _, problem = conv_problem(conv)
+    d = problem.unflatten(S.filter_normalised_direction(problem, torch.Generator().manual_seed(1)))
+    gen = torch.Generator().manual_seed(1)  # the same Gaussian draws, parameter by parameter
+    draws = [torch.randn(p.shape, generator=gen, dtype=torch.float64) for p in problem.params]
+    ranks = []
+    for p, dp, g in zip(problem.params, d, draws, strict=True):
+        ranks.append(p.ndim)
+        if p.ndim == 1:
+            assert float(dp.abs().max()) == 0.0  # biases get no component
+            continue
+        for i in range(p.shape[0]):
+            theta_i, g_i, d_i = (t[i].reshape(-1).tolist() for t in (p, g, dp))
+            norm_theta = math.sqrt(sum(v * v for v in theta_i))
+            norm_g = math.sqrt(sum(v * v for v in g_i))
+            assert abs(math.sqrt(sum(v * v for v in d_i)) - norm_theta) <= 1e-12 * norm_theta
+            for dv, gv in zip(d_i, g_i, strict=True):
+                assert abs(dv - gv * norm_theta / norm_g) <= 1e-12 * norm_theta, (p.shape, i)
+    assert ranks == [2 + {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}[conv], 1, 2, 1]
+
+
+def test_sharpness_of_a_conv_net_completes_and_its_slices_start_at_the_loss():
+    model, x, y, problem = conv_problem(nn.Conv2d, n=36, size=6, channels=2, classes=3)
+    with torch.no_grad():
+        truth = float(nn.functional.cross_entropy(model(x), y))
+    settings = S.SharpnessSettings(
+        k_top=1, trace_samples=6, ascent_steps=3, chunk_size=12, avg_samples=2, slice_points=5
+    )
+    report = S.analyse_sharpness(problem, settings)
+    assert report.loss == pytest.approx(truth, abs=1e-10)
+    for name in ("lambda_max", "lambda_min", "trace", "eps_sharpness", "average_sharpness"):
+        assert math.isfinite(report.metrics[name].value), name
+    random = [s for s in report.slices if s.kind == "filter-normalised"]
+    assert len(random) == 2
+    for s in random:
+        assert s.t[2] == 0.0
+        assert abs(s.loss[2] - truth) <= 1e-10
+        assert all(math.isfinite(v) for v in s.loss)
+        assert max(s.loss) - min(s.loss) > 1e-6  # the direction moves the conv weights
+
+
 # ------------------------------------------------------------------------------- Adam
 MLP_KWARGS = {"in_features": 4, "hidden": [8], "classes": 3}
 
@@ -369,6 +432,7 @@ def test_cli_json_holds_every_metric_and_out_writes_the_files(adam_checkpoint, t
         [
             "sharpness",
             str(adam_checkpoint),
+            "--trust-checkpoint",
             "--json",
             "--avg-samples",
             "8",
@@ -394,6 +458,8 @@ def test_cli_rejects_bad_options(adam_checkpoint):
         (["--avg-samples", "1"], "--avg-samples"),
         (["--lr", "0"], "--lr"),
     ):
-        result = runner.invoke(app, ["sharpness", str(adam_checkpoint), *args])
+        result = runner.invoke(
+            app, ["sharpness", str(adam_checkpoint), "--trust-checkpoint", *args]
+        )
         assert isinstance(result.exception, InputError), result.output
         assert text in str(result.exception)

@@ -351,7 +351,17 @@ def checkpoint(tmp_path_factory):
 
 def test_cli_json_parses_and_passes(checkpoint, tmp_path):
     result = CliRunner().invoke(
-        app, ["taylor-check", str(checkpoint), "--json", "--steps", "8", "--out", str(tmp_path)]
+        app,
+        [
+            "taylor-check",
+            str(checkpoint),
+            "--trust-checkpoint",
+            "--json",
+            "--steps",
+            "8",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -371,7 +381,9 @@ def test_cli_json_parses_and_passes(checkpoint, tmp_path):
 def test_cli_terminal_and_png(checkpoint, tmp_path, capsys, monkeypatch):
     png = tmp_path / "t.png"
     r = run(
-        ["taylor-check", checkpoint, "--direction", "gradient", "--png", png], capsys, monkeypatch
+        ["taylor-check", checkpoint, "--trust-checkpoint", "--direction", "gradient", "--png", png],
+        capsys,
+        monkeypatch,
     )
     assert r.code == 0, r.err
     assert "direction gradient: passed" in r.out and "PASSED" in r.out
@@ -381,7 +393,16 @@ def test_cli_terminal_and_png(checkpoint, tmp_path, capsys, monkeypatch):
 
 def test_cli_exit_1_names_the_direction_and_the_cause(checkpoint, capsys, monkeypatch):
     r = run(
-        ["taylor-check", checkpoint, "--dtype", "float32", "--direction", "random", "--json"],
+        [
+            "taylor-check",
+            checkpoint,
+            "--trust-checkpoint",
+            "--dtype",
+            "float32",
+            "--direction",
+            "random",
+            "--json",
+        ],
         capsys,
         monkeypatch,
     )
@@ -406,7 +427,7 @@ def test_cli_bad_input_exits_2(checkpoint, tmp_path, capsys, monkeypatch, args, 
         np.save(tmp_path / "d.npy", np.ones(7))
         args = ["--direction-file", tmp_path / "d.npy"]
     monkeypatch.chdir(tmp_path)
-    r = run(["taylor-check", checkpoint, *args], capsys, monkeypatch)
+    r = run(["taylor-check", checkpoint, "--trust-checkpoint", *args], capsys, monkeypatch)
     assert r.code == 2 and words in r.err and "Traceback" not in r.err
     assert r.out == ""
 
@@ -414,11 +435,20 @@ def test_cli_bad_input_exits_2(checkpoint, tmp_path, capsys, monkeypatch, args, 
 def test_cli_direction_file(checkpoint, tmp_path, capsys, monkeypatch):
     from landscape_cli.session import open_session
 
-    p = open_session({"model": checkpoint}).problem.num_params
+    p = open_session(
+        "taylor_check", {"model": checkpoint, "trust_checkpoint": True}
+    ).problem.num_params
     v = torch.randn(p, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     torch.save(v, tmp_path / "mine.pt")
     r = run(
-        ["taylor-check", checkpoint, "--direction-file", tmp_path / "mine.pt", "--json"],
+        [
+            "taylor-check",
+            checkpoint,
+            "--trust-checkpoint",
+            "--direction-file",
+            tmp_path / "mine.pt",
+            "--json",
+        ],
         capsys,
         monkeypatch,
     )
@@ -430,6 +460,7 @@ def test_cli_direction_file(checkpoint, tmp_path, capsys, monkeypatch):
         [
             "taylor-check",
             checkpoint,
+            "--trust-checkpoint",
             "--direction-file",
             tmp_path / "mine.npy",
             "--direction",

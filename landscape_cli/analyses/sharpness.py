@@ -506,14 +506,14 @@ def _average(problem, settings, loss) -> AverageSharpness:
 # ------------------------------------------------------------------------------ slices
 def filter_normalised_direction(problem: Problem, generator: torch.Generator) -> Tensor:
     """A Gaussian direction rescaled filter by filter to the norms of θ's filters (Li et al.
-    2018): each row (output unit / channel) of a weight tensor gets ‖d_row‖ = ‖θ_row‖;
-    1-D parameters (biases, norms) get 0, unless θ holds nothing else."""
+    2018): each slice along dim 0 of a weight tensor (a Linear row, a Conv output channel
+    with all its input channels and kernel taps) gets ‖d_i‖ = ‖θ_i‖; 1-D parameters
+    (biases, norms) get 0, unless θ holds nothing else."""
     parts = []
     for p in problem.params:
         d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p)
         if p.ndim >= 2:
-            dims = tuple(range(1, p.ndim))
-            d = d * p.norm(dim=dims, keepdim=True) / d.norm(dim=dims, keepdim=True).clamp_min(1e-30)
+            d = d * _filter_norms(p) / _filter_norms(d).clamp_min(1e-30)
         else:
             d = torch.zeros_like(p)
         parts.append(d.reshape(-1))
@@ -525,6 +525,11 @@ def filter_normalised_direction(problem: Problem, generator: torch.Generator) ->
             parts.append((d * p.norm() / d.norm().clamp_min(1e-30)).reshape(-1))
         direction = torch.cat(parts)
     return direction
+
+
+def _filter_norms(w: Tensor) -> Tensor:
+    """‖w_i‖ of each slice w_i = w[i] (flattened), shaped to broadcast against w."""
+    return torch.linalg.vector_norm(w.flatten(1), dim=1).reshape(-1, *[1] * (w.ndim - 1))
 
 
 def loss_slice(problem: Problem, direction: Tensor, t: Tensor) -> list[float]:

@@ -20,7 +20,6 @@ from ..analyses.sharpness import (
 from ..app import app, emit, log, progress
 from ..errors import InputError
 from ..render.gate import draw_gate, print_gate
-from ..report import write_atomic
 from ..session import open_session
 from .sharpness import (
     AscentSteps,
@@ -78,6 +77,7 @@ def gate(
     model: o.Model = None,
     data: o.Data = None,
     model_factory: o.ModelFactory = None,
+    factory_kwargs: o.FactoryKwargs = None,
     loss: o.Loss = None,
     config: o.ConfigFile = None,
     samples: o.Samples = None,
@@ -106,13 +106,14 @@ def gate(
     json: o.Json = None,
     png: o.Png = None,
     out: o.Out = None,
+    verbose: o.Verbose = None,
 ) -> None:
     """Fail CI when sharpness metrics cross thresholds (exit 0 pass, 1 violated, 2 bad input,
     3 numerical failure)."""
     start = time.perf_counter()
     cli = dict(locals())
     del cli["start"]
-    session = open_session(cli, log=log)
+    session = open_session("gate", cli, log=log)
     opt, problem = session.options, session.problem
     thresholds = gather_thresholds(opt)
     settings = sharpness_settings(opt, cli, session.metadata, problem.num_params, k_top=1)
@@ -128,8 +129,7 @@ def gate(
         _name(opt["baseline"]),
     )
     result.seconds = time.perf_counter() - start
-    if opt["junit"]:
-        write_atomic(Path(opt["junit"]), g.junit_xml(result))
+    junit = {Path(opt["junit"]): g.junit_xml(result)} if opt["junit"] else {}
     emit(
         result,
         as_json=opt["json"],
@@ -137,9 +137,8 @@ def gate(
         out=opt["out"],
         terminal=lambda console: print_gate(result, console),
         figures={"gate": lambda target: draw_gate(result, target)},
+        extra=junit,
     )
-    if opt["junit"] and not opt["json"]:
-        log(f"wrote {opt['junit']}")
     g.raise_for(result)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from .. import options as o
 from ..analyses.ggn_gap import GgnGapSettings, analyse_ggn_gap
-from ..app import app, emit, log, progress
+from ..app import app, emit, log, progress, require_converged
 from ..errors import InputError
 from ..render.ggn_gap import draw_ggn_gap, print_ggn_gap
 from ..session import open_session
@@ -21,6 +21,7 @@ def ggn_gap(
     model: o.Model = None,
     data: o.Data = None,
     model_factory: o.ModelFactory = None,
+    factory_kwargs: o.FactoryKwargs = None,
     loss: o.Loss = None,
     config: o.ConfigFile = None,
     samples: o.Samples = None,
@@ -60,18 +61,23 @@ def ggn_gap(
     per_layer: Annotated[
         bool | None, typer.Option("--per-layer", help="The gap of each parameter block.")
     ] = None,
+    allow_unconverged: o.AllowUnconverged = None,
     json: o.Json = None,
     png: o.Png = None,
     out: o.Out = None,
+    verbose: o.Verbose = None,
 ) -> None:
     """How far the GGN, the Fisher and the empirical Fisher are from the Hessian (H = G + T)."""
-    session = open_session(dict(locals()), log=log)
+    session = open_session("ggn_gap", dict(locals()), log=log)
     opt = session.options
     settings = ggn_gap_settings(opt)
     with progress("ggn-gap (products)") as tick:
         report = analyse_ggn_gap(
             session.problem, settings, strategy=opt["strategy"], progress=lambda _stage, n: tick(n)
         )
+    spectra = (report.hessian, report.ggn, report.t)
+    pairs = [e for s in spectra for e in s.top + s.bottom]
+    require_converged(pairs, opt["allow_unconverged"], sum(s.products for s in spectra))
     emit(
         report,
         as_json=opt["json"],

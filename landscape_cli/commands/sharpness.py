@@ -10,7 +10,7 @@ import typer
 from .. import options as o
 from ..analyses.adam import optimizer_state_of
 from ..analyses.sharpness import SharpnessSettings, analyse_sharpness
-from ..app import app, emit, log, progress
+from ..app import app, emit, log, progress, require_converged
 from ..errors import InputError
 from ..render.sharpness import draw_slices, draw_spectrum, print_sharpness
 from ..session import open_session
@@ -60,6 +60,7 @@ def sharpness(
     model: o.Model = None,
     data: o.Data = None,
     model_factory: o.ModelFactory = None,
+    factory_kwargs: o.FactoryKwargs = None,
     loss: o.Loss = None,
     config: o.ConfigFile = None,
     samples: o.Samples = None,
@@ -82,14 +83,16 @@ def sharpness(
     avg_samples: AvgSamples = None,
     slice_points: SlicePoints = None,
     slice_radius: SliceRadius = None,
+    allow_unconverged: o.AllowUnconverged = None,
     json: o.Json = None,
     png: o.Png = None,
     out: o.Out = None,
+    verbose: o.Verbose = None,
 ) -> None:
     """λ_max, trace, stability against the learning rate, Adam's preconditioned sharpness,
     ε-sharpness, adaptive worst- and average-case sharpness, and 1D loss slices."""
     cli = dict(locals())
-    session = open_session(cli, log=log)
+    session = open_session("sharpness", cli, log=log)
     opt = session.options
     settings = sharpness_settings(opt, cli, session.metadata, session.problem.num_params)
     with progress("sharpness") as tick:
@@ -100,6 +103,9 @@ def sharpness(
             strategy=opt["strategy"],
             progress=lambda _stage, n: tick(n),
         )
+    if report.solver is not None:
+        pairs = report.top + report.bottom
+        require_converged(pairs, opt["allow_unconverged"], report.solver.products)
     emit(
         report,
         as_json=opt["json"],

@@ -8,7 +8,7 @@ import typer
 
 from .. import options as o
 from ..analyses.spectrum import SpectrumSettings, analyse_spectrum
-from ..app import app, emit, log, progress
+from ..app import app, emit, log, progress, require_converged
 from ..curvature import make_operator
 from ..errors import InputError
 from ..render.spectrum import draw_spectrum, print_spectrum
@@ -20,6 +20,7 @@ def spectrum(
     model: o.Model = None,
     data: o.Data = None,
     model_factory: o.ModelFactory = None,
+    factory_kwargs: o.FactoryKwargs = None,
     loss: o.Loss = None,
     config: o.ConfigFile = None,
     samples: o.Samples = None,
@@ -66,12 +67,14 @@ def spectrum(
             "eigenvalues are listed as often as they occur (about twice the products).",
         ),
     ] = None,
+    allow_unconverged: o.AllowUnconverged = None,
     json: o.Json = None,
     png: o.Png = None,
     out: o.Out = None,
+    verbose: o.Verbose = None,
 ) -> None:
     """Top-k and bottom-k eigenvalues (certified), trace, condition and density."""
-    session = open_session(dict(locals()), log=log)
+    session = open_session("spectrum", dict(locals()), log=log)
     opt = session.options
     settings = spectrum_settings(opt, session.problem.num_params)
     with progress("building products"):
@@ -84,6 +87,7 @@ def spectrum(
         )
     with progress(f"{op.name} spectrum (products)") as tick:
         report = analyse_spectrum(session.problem, op, settings, progress=lambda _s, n: tick(n))
+    require_converged(report.top + report.bottom, opt["allow_unconverged"], report.solver.products)
     emit(
         report,
         as_json=opt["json"],

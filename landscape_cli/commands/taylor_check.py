@@ -38,6 +38,7 @@ def taylor_check(
     model: o.Model = None,
     data: o.Data = None,
     model_factory: o.ModelFactory = None,
+    factory_kwargs: o.FactoryKwargs = None,
     loss: o.Loss = None,
     config: o.ConfigFile = None,
     samples: o.Samples = None,
@@ -78,10 +79,11 @@ def taylor_check(
     json: o.Json = None,
     png: o.Png = None,
     out: o.Out = None,
+    verbose: o.Verbose = None,
 ) -> None:
     """Taylor test: residuals of the 1st/2nd-order predictions against the step size."""
     cli = dict(locals())
-    session = open_session(cli, log=log)
+    session = open_session("taylor_check", cli, log=log)
     opt, problem = session.options, session.problem
     settings = taylor_settings(opt, problem, direction_given=cli["direction"] is not None)
     with progress("building products"):

@@ -7,6 +7,7 @@ import os
 import pickle
 import re
 import struct
+import sys
 import types
 import zipfile
 from dataclasses import dataclass
@@ -49,6 +50,19 @@ def load_checkpoint(
     path = _check_file(path)
     kind = _kind(path)
     if kind == "pt2":
+        if not zipfile.is_zipfile(path):
+            raise InputError(
+                f"checkpoint '{path}' is not a complete torch.export archive (no zip directory); "
+                "it may be corrupt or truncated",
+                "save or copy it again",
+            )
+        if not trust:
+            raise InputError(
+                f"'{path}' is a torch.export archive, and loading one can run code from the "
+                "file (torch.export.load unpickles parts of it and evaluates expressions in it)",
+                "if you trust the file, pass --trust-checkpoint; otherwise save "
+                "model.state_dict() (.pt or .safetensors) and pass --model-factory",
+            )
         model, metadata = _load_pt2(path)
         return LoadedCheckpoint(model=model, metadata=metadata, path=path)
     if kind == "safetensors":
@@ -61,8 +75,8 @@ def load_checkpoint(
         model = obj
     else:
         state = _strip_prefixes(obj)
-        model = _build(path, metadata, factory, factory_kwargs)
-        _load_state(model, state, path, factory or metadata.get("factory"))
+        model = _build(path, metadata, factory, factory_kwargs, trust)
+        _load_state(model, state, path, factory or _metadata_factory(metadata)[0])
     model.eval()
     return LoadedCheckpoint(model=model, metadata=metadata, path=path)
 
@@ -168,6 +182,7 @@ def _torch_load(path: Path, trust: bool) -> Any:
             ) from exc
     except Exception as exc:
         raise _corrupt(path, exc) from exc
+    _importable_from(Path.cwd(), path.parent)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except (ModuleNotFoundError, AttributeError) as exc:
@@ -177,6 +192,14 @@ def _torch_load(path: Path, trust: bool) -> Any:
         ) from exc
     except Exception as exc:
         raise _corrupt(path, exc) from exc
+
+
+def _importable_from(*folders: Path) -> None:
+    """Classes of a trusted pickle resolve from these folders too (as `python -m` would)."""
+    for folder in folders:
+        entry = str(folder.resolve())
+        if entry not in sys.path:
+            sys.path.append(entry)
 
 
 def _decode(value: str) -> Any:
@@ -257,31 +280,29 @@ def _strip_prefixes(state: dict) -> dict:
     return state
 
 
-def _build(path: Path, metadata: dict, factory: str | None, kwargs: dict | None) -> nn.Module:
-    meta_factory = metadata.get("factory")
+def _metadata_factory(metadata: dict) -> tuple[str | None, dict]:
+    """The factory a checkpoint names and its kwargs; entries of another type are just metadata."""
+    spec = metadata.get("factory")
+    kwargs = metadata.get("factory_kwargs")
+    spec = spec if isinstance(spec, str) and spec.strip() else None
+    return spec, kwargs if isinstance(kwargs, dict) and spec else {}
+
+
+def _build(
+    path: Path, metadata: dict, factory: str | None, kwargs: dict | None, trust: bool
+) -> nn.Module:
+    meta_factory, meta_kwargs = _metadata_factory(metadata)
     spec = factory or meta_factory
     if not spec:
         raise InputError(
             f"checkpoint '{path}' is a state dict and names no model factory",
             "pass --model-factory module:fn (a function that builds the model)",
         )
-    if not isinstance(spec, str):
-        raise InputError(
-            f"checkpoint '{path}' has a 'factory' entry that is not a string ({spec!r})",
-            "pass --model-factory module:fn",
-        )
-    merged: dict = {}
-    meta_kwargs = metadata.get("factory_kwargs")
     # The checkpoint's kwargs belong to its own factory; a different factory starts from none.
-    if meta_kwargs is not None and (factory is None or factory == meta_factory):
-        if not isinstance(meta_kwargs, dict):
-            raise InputError(
-                f"checkpoint '{path}' has 'factory_kwargs' that is not a dict ({meta_kwargs!r})",
-                "pass --factory-kwargs as a JSON object",
-            )
-        merged.update(meta_kwargs)
-    if kwargs:
-        merged.update(kwargs)
+    merged: dict = dict(meta_kwargs) if factory is None or factory == meta_factory else {}
+    merged.update(kwargs or {})
+    if factory is None and not trust:
+        raise _untrusted_factory(path, spec, merged)
 
     # A factory file named by the checkpoint may sit beside it; the caller's is cwd-relative.
     fn = import_object(spec, base_dir=None if factory else path.parent)
@@ -300,6 +321,15 @@ def _build(path: Path, metadata: dict, factory: str | None, kwargs: dict | None)
             "point --model-factory at a function that returns the model",
         )
     return model
+
+
+def _untrusted_factory(path: Path, spec: str, kwargs: dict) -> InputError:
+    given = f" --factory-kwargs '{json.dumps(kwargs)}'" if kwargs else ""
+    return InputError(
+        f"checkpoint '{path}' asks to build its model with '{spec}', and code named inside a "
+        "file is not run unless you trust the file",
+        f"pass --model-factory {spec}{given} yourself, or --trust-checkpoint",
+    )
 
 
 def _first(items: list[str], n: int = 5) -> str:

@@ -23,7 +23,11 @@ _DATA_FIX = "save {'x': x, 'y': y} with torch.save, or x and y arrays with numpy
 
 
 def load_data(
-    spec: str, samples: int | None = None, seed: int = 0, base_dir: Path | None = None
+    spec: str,
+    samples: int | None = None,
+    seed: int = 0,
+    base_dir: Path | None = None,
+    allow_code: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """The data set named by ``spec`` as full tensors ``(x, y)``.
 
@@ -32,7 +36,8 @@ def load_data(
     (x, y) pair, a Dataset or a DataLoader. A relative path resolves against ``base_dir`` when
     the file is there, else the current directory. ``samples`` keeps a random subset of that
     size (drawn with ``seed``, kept in data order). Integer labels become int64; float targets
-    keep their dtype.
+    keep their dtype. ``allow_code=False`` (a spec read from inside a checkpoint that is not
+    trusted) refuses factories: only data files, which load without running code.
     """
     spec = str(spec).strip()
     if not spec:
@@ -42,6 +47,12 @@ def load_data(
         x, y = _load_file(path)
         origin = f"'{path}'"
     elif _is_factory(spec):
+        if not allow_code:
+            raise InputError(
+                f"the checkpoint asks for its data from the factory '{spec}', and code named "
+                "inside a file is not run unless you trust the file",
+                f"pass --data {spec} yourself, or --trust-checkpoint",
+            )
         x, y = _from_factory(spec, base_dir)
         origin = f"factory '{spec}'"
     else:
