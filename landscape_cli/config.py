@@ -133,7 +133,7 @@ TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: 
 def _checked(key: str, value: Any, default: Any, declared: Any, where: str) -> Any:
     if isinstance(default, dict) or (key in TABLE_FORMS and isinstance(value, dict)):
         return _checked_table(key, value, default if isinstance(default, dict) else {}, where)
-    if key in LIST_FORMS and isinstance(value, list):
+    if key in LIST_FORMS and isinstance(value, list) and declared in (None, str):
         if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return value
         raise _type_error(key, value, "an array of integers", where)

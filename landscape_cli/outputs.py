@@ -24,6 +24,8 @@ def check_outputs(out: Path | None, png: Path | None, junit: Path | None) -> Non
         _check_writable(out, "--out")
     if png is not None:
         png = Path(png).expanduser()
+        if png.is_dir():
+            raise InputError(f"--png '{png}' is a folder", "give --png a file name")
         if png.suffix.lower() not in FIGURE_SUFFIXES:
             raise InputError(
                 f"--png '{png}' does not end in .png (figures are written as PNG)",

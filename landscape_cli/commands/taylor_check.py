@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -154,6 +156,12 @@ def read_vector(path: Path):
             return value
     except InputError:
         raise
+    except pickle.UnpicklingError as exc:  # a pickled object: never unpickled here
+        names = ", ".join(dict.fromkeys(re.findall(r"GLOBAL ([\w.]+)", str(exc)))) or "objects"
+        raise InputError(
+            f"cannot read {path.name}: it holds pickled {names} that a safe load refuses",
+            "save the direction with torch.save(flat_tensor, path) or numpy.save",
+        ) from None
     except Exception as exc:  # a corrupt or foreign file, reduced to one line
         text = str(exc).strip()
         first = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
