@@ -115,7 +115,11 @@ Params = Annotated[
 ]
 Trust = Annotated[
     bool | None,
-    typer.Option("--trust-checkpoint", help="Allow unpickling code (trusted files only)."),
+    typer.Option(
+        "--trust-checkpoint",
+        help="Trust the checkpoint: let it run code (pickled objects, .pt2 archives, factories "
+        "named in its metadata). Trusted files only.",
+    ),
 ]
 Strategy = Annotated[
     str | None,

@@ -34,8 +34,8 @@ SCRIPT_CASES = [
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "100"}
 
 
-def _workdir(root: Path, case) -> Path:
-    folder = root / "cases" / case.id
+def _workdir(folder: Path, case) -> Path:
+    """An empty working folder holding only the case's own setup files."""
     folder.mkdir(parents=True)
     for name, data in case.setup.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,9 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     files = build_inputs(root)
     every = cases(files) + [case for case, _ in controls(files)]
-    jobs = [{"id": c.id, "args": c.args, "cwd": str(_workdir(root, c))} for c in every]
+    jobs = [
+        {"id": c.id, "args": c.args, "cwd": str(_workdir(root / "cases" / c.id, c))} for c in every
+    ]
     (root / "cases.json").write_text(json.dumps(jobs))
     runner = [sys.executable, str(HERE / "corpus_runner.py"), "cases.json", "results.json", "2"]
     subprocess.run(runner, cwd=root, env=ENV, check=True, timeout=900)
@@ -63,11 +65,7 @@ def corpus(tmp_path_factory):
 
 
 def _script(root: Path, case) -> dict:
-    folder = root / "script" / case.id
-    folder.mkdir(parents=True)
-    for name, data in case.setup.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+    folder = _workdir(root / "script" / case.id, case)
     done = subprocess.run(
         [_console_script(), *case.args],
         cwd=folder,
