@@ -86,11 +86,6 @@ def write_files(files: dict[Path, bytes]) -> None:
         ) from None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write one whole file or nothing."""
-    write_files({Path(path): data})
-
-
 def _stage(path: Path, data: bytes) -> str:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -109,8 +109,6 @@ def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
                 f"{name} {value} is larger than the number of parameters ({num_params})",
                 f"use {name} {num_params} or fewer",
             )
-    if opt["trace_samples"] < 3:
-        raise InputError("--trace-samples must be at least 3", "use e.g. --trace-samples 60")
     return SpectrumSettings(
         k_top=k,
         k_bottom=k_bottom,
