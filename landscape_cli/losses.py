@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import InputError
+from landscape_cli.errors import InputError
 
 
 class Loss:

@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from .errors import InputError
-from .losses import Loss
+from landscape_cli.errors import InputError
+from landscape_cli.losses import Loss
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ import pytest
 import torch
 from dense import classification_problem, dense_empirical_fisher, dense_ggn, dense_hessian
 
-from landscape_cli.analyses.eigen import extreme_eigenpairs
 from landscape_cli.analyses.spectrum import SpectrumSettings, analyse_spectrum
 from landscape_cli.curvature import DenseOperator, make_operator
 from landscape_cli.errors import InputError
+from landscape_cli.estimators.lanczos import extreme_eigenpairs
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from landscape_cli.analyses import gate as g
-from landscape_cli.analyses.sharpness import METRICS, Metric
+from landscape_cli.analyses.sharpness.analysis import METRICS, Metric
 from landscape_cli.cli import app
 from landscape_cli.errors import InputError, NumericalError
 

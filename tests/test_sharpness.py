@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses import sharpness as S
-from landscape_cli.analyses.adam import (
+from landscape_cli.analyses.sharpness import analysis as S
+from landscape_cli.analyses.sharpness.adam import (
     AdamStateError,
     adam_state,
     analyse_adam,
@@ -21,10 +21,10 @@ from landscape_cli.analyses.adam import (
     optimizer_state_of,
     threshold,
 )
-from landscape_cli.analyses.trace import hutchinson_diagonal
 from landscape_cli.cli import app
 from landscape_cli.curvature import HessianOperator
 from landscape_cli.errors import InputError
+from landscape_cli.estimators.trace import hutchinson_diagonal
 from landscape_cli.losses import get_loss
 from landscape_cli.problem import build_problem
 from sample_models.mlp import build

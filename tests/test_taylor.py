@@ -12,7 +12,7 @@ from dense import classification_problem, dense_ggn, dense_hessian, flat_loss_fn
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses.taylor import (
+from landscape_cli.analyses.taylor.analysis import (
     DIRECTIONS,
     TaylorSettings,
     analyse_taylor,
@@ -433,7 +433,7 @@ def test_cli_bad_input_exits_2(checkpoint, tmp_path, capsys, monkeypatch, args, 
 
 
 def test_cli_direction_file(checkpoint, tmp_path, capsys, monkeypatch):
-    from landscape_cli.session import open_session
+    from landscape_cli.cli.session import open_session
 
     p = open_session(
         "taylor_check", {"model": checkpoint, "trust_checkpoint": True}

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from landscape_cli.analyses.trace import (
+from landscape_cli.curvature.base import DenseOperator
+from landscape_cli.errors import InputError
+from landscape_cli.estimators.trace import (
     TraceEstimate,
     hutchinson_diagonal,
     hutchinson_trace,
     hutchpp_trace,
 )
-from landscape_cli.curvature.base import DenseOperator
-from landscape_cli.errors import InputError
 
 
 def with_spectrum(lam, seed=0):

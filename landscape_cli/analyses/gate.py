@@ -23,8 +23,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, LandscapeError, NumericalError
-from .sharpness import Metric
+from landscape_cli.analyses.sharpness.analysis import Metric
+from landscape_cli.errors import InputError, LandscapeError, NumericalError
 
 EXIT_PASS, EXIT_VIOLATED, EXIT_INPUT, EXIT_NUMERICAL = 0, 1, 2, 3
 KEYS = ("max", "min", "max_increase", "max_decrease")
@@ -370,7 +370,7 @@ TAYLOR_NOTE = "smallest observed order of R₂ᴴ over the taylor-check directio
 def taylor_available() -> str:
     """'' when taylor_order can be computed, else why not."""
     try:
-        from . import taylor
+        from landscape_cli.analyses.taylor import analysis as taylor
     except ImportError as exc:
         return f"the taylor-check analysis is missing ({exc})"
     if not all(hasattr(taylor, n) for n in ("analyse_taylor", "TaylorSettings", "halving_steps")):
@@ -381,8 +381,8 @@ def taylor_available() -> str:
 def taylor_order_metric(problem, opt: dict, strategy: str) -> tuple[Metric | None, str]:
     """(taylor_order, '') or (None, why it failed numerically), from `landscape taylor-check`
     run with the resolved options (eps, steps, sweep, direction, seed)."""
-    from ..curvature import GGNOperator, HessianOperator
-    from . import taylor
+    from landscape_cli.analyses.taylor import analysis as taylor
+    from landscape_cli.curvature import GGNOperator, HessianOperator
 
     if opt.get("sweep"):
         etas = taylor.parse_sweep(opt["sweep"])

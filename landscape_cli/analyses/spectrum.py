@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..curvature import BlockOperator, CurvatureOperator
-from ..problem import Problem
-from .density import SpectralDensity, spectral_density
-from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
-from .trace import TraceEstimate, hutchpp_trace
+from landscape_cli.curvature import BlockOperator, CurvatureOperator
+from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.slq import SpectralDensity, spectral_density
+from landscape_cli.estimators.trace import TraceEstimate, hutchpp_trace
+from landscape_cli.problem import Problem
 
 
 @dataclass

@@ -1,10 +1,19 @@
 """Curvature operators: products of H, G, F and EF with flat vectors."""
 
-from ..errors import InputError
-from ..problem import Problem
-from .base import BlockOperator, CurvatureOperator, DenseOperator, DifferenceOperator
-from .hessian import HessianOperator
-from .output_space import EmpiricalFisherOperator, FisherOperator, GGNOperator
+from landscape_cli.curvature.base import (
+    BlockOperator,
+    CurvatureOperator,
+    DenseOperator,
+    DifferenceOperator,
+)
+from landscape_cli.curvature.hessian import HessianOperator
+from landscape_cli.curvature.output_space import (
+    EmpiricalFisherOperator,
+    FisherOperator,
+    GGNOperator,
+)
+from landscape_cli.errors import InputError
+from landscape_cli.problem import Problem
 
 CURVATURES = ("hessian", "ggn", "fisher", "ef")
 

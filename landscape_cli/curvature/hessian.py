@@ -16,10 +16,10 @@ import torch
 from torch import Tensor
 from torch.func import grad, jvp
 
-from ..errors import InputError
-from ..problem import Problem, flatten, unflatten
-from .base import CurvatureOperator
-from .memory import choose_kept_graph
+from landscape_cli.curvature.base import CurvatureOperator
+from landscape_cli.curvature.memory import choose_kept_graph
+from landscape_cli.errors import InputError
+from landscape_cli.problem import Problem, flatten, unflatten
 
 STRATEGIES = ("auto", "kept-graph", "double-backward", "forward-over-reverse")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..problem import Problem
+from landscape_cli.problem import Problem
 
 # The kept graphs may take at most this share of the memory free when the operator is built.
 MEMORY_SHARE = 0.5

@@ -15,11 +15,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..errors import InputError
-from ..problem import Problem, flatten
-from .base import CurvatureOperator
-from .hessian import backward_block
-from .memory import choose_kept_graph
+from landscape_cli.curvature.base import CurvatureOperator
+from landscape_cli.curvature.hessian import backward_block
+from landscape_cli.curvature.memory import choose_kept_graph
+from landscape_cli.errors import InputError
+from landscape_cli.problem import Problem, flatten
 
 
 class OutputSpaceOperator(CurvatureOperator):

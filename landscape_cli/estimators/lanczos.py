@@ -22,8 +22,20 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..errors import InputError
-from .memory_budget import basis_size_for
+from landscape_cli.curvature.memory import free_memory_bytes
+from landscape_cli.errors import InputError
+
+# The Krylov basis: up to MAX_BASIS vectors, at most BASIS_SHARE of the free memory.
+MAX_BASIS = 300
+BASIS_SHARE = 0.25
+
+
+def basis_size_for(p: int, dtype: torch.dtype, device, wanted: int) -> int:
+    """Basis size: up to MAX_BASIS vectors, at most a quarter of the free memory, at least
+    enough for a thick restart around the wanted pairs."""
+    element = torch.empty((), dtype=dtype).element_size()
+    fits = int(BASIS_SHARE * free_memory_bytes(torch.device(device)) // (p * element))
+    return max(min(MAX_BASIS, fits, p), min(p, 3 * wanted + 10))
 
 
 @dataclass
@@ -262,7 +274,7 @@ def _certify(
         for i in range(len(idx))
     ]
     if not all(math.isfinite(e.value) for e in pairs):
-        from ..errors import NumericalError
+        from landscape_cli.errors import NumericalError
 
         raise NumericalError("the eigen-solver produced NaN", "check the loss for NaN/inf values")
     top, bottom = pairs[: len(top_idx)], pairs[len(top_idx) :]

@@ -35,13 +35,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..curvature import CurvatureOperator
-from ..errors import InputError
-from ..problem import Problem
-from .eigen import extreme_eigenpairs
-from .kinks import kink_pieces, nonsmooth_operations, record_pieces
-from .roundoff import NoiseEstimate, estimate_noise
-from .roundoff import ecnoise as ecnoise  # re-exported: imported from here by the tests
+from landscape_cli.analyses.taylor.kinks import kink_pieces, nonsmooth_operations, record_pieces
+from landscape_cli.analyses.taylor.roundoff import NoiseEstimate, estimate_noise
+from landscape_cli.analyses.taylor.roundoff import (
+    ecnoise as ecnoise,  # re-exported: imported from here by the tests
+)
+from landscape_cli.curvature import CurvatureOperator
+from landscape_cli.errors import InputError
+from landscape_cli.estimators.lanczos import extreme_eigenpairs
+from landscape_cli.problem import Problem
 
 REQUIRED_ORDER = {"r1": 1.9, "r2_hessian": 2.9}
 FLOOR_FACTOR = 30.0  # a residual is measurable above FLOOR_FACTOR × the noise of ΔL

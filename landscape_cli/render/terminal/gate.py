@@ -9,8 +9,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ..analyses.gate import GateReport
-from .common import num
+from landscape_cli.analyses.gate import GateReport
+from landscape_cli.render.terminal.common import num
 
 STYLE = {"pass": "green", "fail": "red", "undecided": "yellow", "error": "magenta"}
 COLOR = {"pass": "C2", "fail": "C3", "undecided": "C1", "error": "C4"}

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 import typer
 
-from .. import options as o
-from ..analyses.taylor import (
+from landscape_cli.analyses.taylor.analysis import (
     DIRECTIONS,
     TaylorReport,
     TaylorSettings,
@@ -21,11 +20,12 @@ from ..analyses.taylor import (
     load_direction,
     parse_sweep,
 )
-from ..app import app, emit, log, progress
-from ..curvature import make_operator
-from ..errors import InputError, LandscapeError
-from ..render.taylor import draw_taylor, print_taylor
-from ..session import open_session
+from landscape_cli.cli import options as o
+from landscape_cli.cli.app import app, emit, log, progress
+from landscape_cli.cli.session import open_session
+from landscape_cli.curvature import make_operator
+from landscape_cli.errors import InputError, LandscapeError
+from landscape_cli.render.terminal.taylor import draw_taylor, print_taylor
 
 
 class TaylorCheckFailed(LandscapeError):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from ..problem import Problem
+from landscape_cli.problem import Problem
 
 NONSMOOTH_OPS = re.compile(
     r"(Relu|LeakyRelu|Prelu\w*|Rrelu\w*|Hardtanh|Elu|Hardswish|Hardsigmoid|Hardshrink|"

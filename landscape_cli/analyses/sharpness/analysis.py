@@ -35,12 +35,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..curvature import HessianOperator
-from ..problem import Problem, flatten
-from .adam import AdamReport, AdamStateError, adam_state, analyse_adam, single_lr
-from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
-from .spectrum import SolverInfo
-from .trace import TraceEstimate, hutchpp_trace
+from landscape_cli.analyses.sharpness.adam import (
+    AdamReport,
+    AdamStateError,
+    adam_state,
+    analyse_adam,
+    single_lr,
+)
+from landscape_cli.analyses.spectrum import SolverInfo
+from landscape_cli.curvature import HessianOperator
+from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.trace import TraceEstimate, hutchpp_trace
+from landscape_cli.problem import Problem, flatten
 
 STDERR_BOUND = 3.0  # stochastic figures carry ±3 standard errors as their error bound
 

@@ -10,8 +10,8 @@ from matplotlib.ticker import NullLocator
 from rich.console import Console
 from rich.table import Table
 
-from ..analyses.ggn_gap import GgnGapReport
-from .common import num
+from landscape_cli.analyses.ggn_gap.analysis import GgnGapReport
+from landscape_cli.render.terminal.common import num
 
 
 def _pair(e) -> str:

@@ -10,8 +10,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..analyses.taylor import FLOOR_FACTOR, DirectionReport, TaylorReport
-from .common import num
+from landscape_cli.analyses.taylor.analysis import FLOOR_FACTOR, DirectionReport, TaylorReport
+from landscape_cli.render.terminal.common import num
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "inconclusive": "yellow", "not-checked": "cyan"}
 REGIME_STYLE = {

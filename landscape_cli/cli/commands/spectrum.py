@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from .. import options as o
-from ..analyses.spectrum import SpectrumSettings, analyse_spectrum
-from ..app import app, emit, log, progress, require_converged
-from ..curvature import make_operator
-from ..errors import InputError
-from ..render.spectrum import draw_spectrum, print_spectrum
-from ..session import open_session
+from landscape_cli.analyses.spectrum import SpectrumSettings, analyse_spectrum
+from landscape_cli.cli import options as o
+from landscape_cli.cli.app import app, emit, log, progress, require_converged
+from landscape_cli.cli.session import open_session
+from landscape_cli.curvature import make_operator
+from landscape_cli.errors import InputError
+from landscape_cli.render.terminal.spectrum import draw_spectrum, print_spectrum
 
 
 @app.command()

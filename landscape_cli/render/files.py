@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import InputError
+from landscape_cli.errors import InputError
 
 FIGURE_SUFFIXES = (".png",)
 

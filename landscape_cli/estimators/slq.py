@@ -23,9 +23,9 @@ from scipy.linalg import eigh_tridiagonal
 from scipy.special import ndtr
 from torch import Tensor
 
-from landscape_cli.analyses.trace import rademacher
 from landscape_cli.curvature.base import CurvatureOperator
 from landscape_cli.errors import InputError, NumericalError
+from landscape_cli.estimators.trace import rademacher
 
 #: relative threshold below which eigenvalues count as zero, not negative: tol = this·max|θ|
 NEGATIVE_RTOL = 1e-6

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
-from .app import app, main
-from .commands import gate, ggn_gap, sharpness, spectrum, taylor_check  # noqa: F401 (register)
+from landscape_cli import __version__
+from landscape_cli.cli.app import app, main
+from landscape_cli.cli.commands import gate, ggn_gap, sharpness, spectrum, taylor_check  # noqa: F401 (register)
 
 
 def _print_version(value: bool) -> None:

@@ -26,7 +26,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from ..curvature import (
+from landscape_cli.curvature import (
     BlockOperator,
     CurvatureOperator,
     DenseOperator,
@@ -36,10 +36,10 @@ from ..curvature import (
     GGNOperator,
     HessianOperator,
 )
-from ..errors import InputError, NumericalError
-from ..problem import Problem
-from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
-from .trace import rademacher
+from landscape_cli.errors import InputError, NumericalError
+from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.trace import rademacher
+from landscape_cli.problem import Problem
 
 EXACT_MAX_PARAMS = 4000
 # G's bottom end is a near-null continuum when G is singular (p > N·rank H_L): Lanczos converges

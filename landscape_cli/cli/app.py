@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .errors import LandscapeError, NumericalError
-from .outputs import write_files
-from .report import dumps
+from landscape_cli.errors import LandscapeError, NumericalError
+from landscape_cli.render.files import write_files
+from landscape_cli.render.json import dumps
 
 app = typer.Typer(
     name="landscape",

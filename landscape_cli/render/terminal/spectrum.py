@@ -7,8 +7,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ..analyses.spectrum import SpectrumReport
-from .common import mark, num, pm
+from landscape_cli.analyses.spectrum import SpectrumReport
+from landscape_cli.render.terminal.common import mark, num, pm
 
 
 def eigen_table(title: str, pairs, solver_tol: float | None = None) -> Table:

@@ -14,7 +14,7 @@ import numpy as np
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from .taylor import LineLoss
+    from landscape_cli.analyses.taylor.analysis import LineLoss
 
 
 @dataclass

@@ -28,10 +28,10 @@ import torch
 from scipy.stats import spearmanr
 from torch import Tensor
 
-from ..curvature.base import CurvatureOperator
-from ..problem import Problem
-from .eigen import Eigenpair, EigenResult, extreme_eigenpairs
-from .trace import hutchinson_diagonal, rademacher
+from landscape_cli.curvature.base import CurvatureOperator
+from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.trace import hutchinson_diagonal, rademacher
+from landscape_cli.problem import Problem
 
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state", "optimizer_state_dict", "optim")
 

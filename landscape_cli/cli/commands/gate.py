@@ -8,20 +8,17 @@ from typing import Annotated
 
 import typer
 
-from .. import options as o
-from ..analyses import gate as g
-from ..analyses.adam import optimizer_state_of
-from ..analyses.sharpness import (
+from landscape_cli.analyses import gate as g
+from landscape_cli.analyses.sharpness.adam import optimizer_state_of
+from landscape_cli.analyses.sharpness.analysis import (
     METRICS,
     analyse_sharpness,
     parts_for,
     unavailable_metrics,
 )
-from ..app import app, emit, log, progress
-from ..errors import InputError
-from ..render.gate import draw_gate, print_gate
-from ..session import open_session
-from .sharpness import (
+from landscape_cli.cli import options as o
+from landscape_cli.cli.app import app, emit, log, progress
+from landscape_cli.cli.commands.sharpness import (
     AscentSteps,
     AvgRho,
     AvgSamples,
@@ -33,6 +30,9 @@ from .sharpness import (
     TraceSamples,
     sharpness_settings,
 )
+from landscape_cli.cli.session import open_session
+from landscape_cli.errors import InputError
+from landscape_cli.render.terminal.gate import draw_gate, print_gate
 
 GateFile = Annotated[
     Path | None,

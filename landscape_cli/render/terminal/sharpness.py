@@ -7,9 +7,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ..analyses.sharpness import SharpnessReport
-from .common import num
-from .spectrum import eigen_errorbars
+from landscape_cli.analyses.sharpness.analysis import SharpnessReport
+from landscape_cli.render.terminal.common import num
+from landscape_cli.render.terminal.spectrum import eigen_errorbars
 
 
 def metrics_table(report: SharpnessReport) -> Table:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from .config import find_config, load_config, resolve_options
-from .errors import InputError
-from .load import load_checkpoint, load_data
-from .losses import get_loss, is_loss_name
-from .options import DEFAULTS, LEAST, POSITIVE, option_types
-from .outputs import check_outputs
-from .problem import Problem, build_problem
+from landscape_cli.cli.config import find_config, load_config, resolve_options
+from landscape_cli.cli.options import DEFAULTS, LEAST, POSITIVE, option_types
+from landscape_cli.errors import InputError
+from landscape_cli.load import load_checkpoint, load_data
+from landscape_cli.losses import get_loss, is_loss_name
+from landscape_cli.problem import Problem, build_problem
+from landscape_cli.render.files import check_outputs
 
 DTYPES = {
     "float64": torch.float64,
@@ -40,7 +40,7 @@ class Session:
 
 def command_function(name: str) -> Callable:
     """The function of a registered command (its signature declares the options' types)."""
-    from .app import app
+    from landscape_cli.cli.app import app
 
     for info in app.registered_commands:
         if info.callback is not None and info.callback.__name__ == name:
