@@ -2,7 +2,9 @@
 
 The dataset loss is the mean of ℓ over all N selected examples; each batch of n_b examples
 enters with weight n_b/N, so an uneven last batch is exact. `batch_sum` is the one place where
-per-batch results are added up (a distributed run would all-reduce there).
+per-batch results are added up (a distributed run would all-reduce there): the loss, the
+gradient and every curvature product go through it, and only this module and the curvature
+operators' base see the batches.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +34,14 @@ class Block:
     @property
     def size(self) -> int:
         return self.slice.stop - self.slice.start
+
+
+class Batch(NamedTuple):
+    """One batch as `batch_sum` hands it out: inputs, targets and its rows in the data set."""
+
+    x: Tensor
+    y: Tensor
+    rows: slice
 
 
 @dataclass
@@ -84,19 +95,65 @@ class Problem:
         with sdpa_kernel(SDPBackend.MATH):
             return functional_call(self.model, dict(zip(self.names, params, strict=True)), (x,))
 
-    def batch_loss(self, params: list[Tensor], batch: tuple[Tensor, Tensor]) -> Tensor:
+    def batch_loss(self, params: list[Tensor], batch) -> Tensor:
         """The batch's share of the dataset loss: (n_b/N)·mean_b ℓ."""
-        x, y = batch
-        z = self.outputs(params, x)
-        return self.loss.per_example(z, y).sum() / self.num_samples
+        z = self.outputs(params, batch[0])
+        return self.loss.per_example(z, batch[1]).sum() / self.num_samples
 
-    def batch_sum(self, fn: Callable[[tuple[Tensor, Tensor]], Tensor]) -> Tensor:
+    def batch_sum(self, fn: Callable[[Batch], Tensor]) -> Tensor:
         """Σ_b fn(batch_b): the single place where per-batch contributions are reduced."""
-        total = None
-        for batch in self.batches:
-            part = fn(batch)
+        total, start = None, 0
+        for x, y in self.batches:
+            part = fn(Batch(x, y, slice(start, start + len(x))))
+            start += len(x)
             total = part if total is None else total + part
         return total
+
+    def batch_map(self, fn: Callable[[Batch], object]) -> list:
+        """[fn(batch_b) for every batch]: per-batch state that is not reduced (kept graphs)."""
+        out, start = [], 0
+        for x, y in self.batches:
+            out.append(fn(Batch(x, y, slice(start, start + len(x)))))
+            start += len(x)
+        return out
+
+    def probe_batch(self) -> Batch:
+        """The first batch: for shape probes, memory estimates and graph inspection."""
+        x, y = self.batches[0]
+        return Batch(x, y, slice(0, len(x)))
+
+    def output_sum(self, fn: Callable[[Tensor, Tensor], Tensor], flat: bool = True) -> Tensor:
+        """Σ_b fn(z_b, y_b) over the data at θ without graph (z flattened per example)."""
+
+        def part(batch: Batch) -> Tensor:
+            z = self.outputs(self.params, batch.x)
+            return fn(self.loss.flat_outputs(z) if flat else z, batch.y)
+
+        with torch.no_grad():
+            return self.batch_sum(part)
+
+    def all_outputs(self) -> tuple[Tensor, Tensor]:
+        """All outputs z (N, C), flattened per example, and all targets, at θ without graph."""
+        with torch.no_grad():
+            zs = [self.loss.flat_outputs(self.outputs(self.params, x)) for x, _ in self.batches]
+        return torch.cat(zs), torch.cat([y for _, y in self.batches])
+
+    def output_dim(self) -> int:
+        """C: the number of outputs per example (flattened)."""
+        with torch.no_grad():
+            x = self.batches[0][0][:1]
+            return self.loss.flat_outputs(self.outputs(self.params, x)).shape[1]
+
+    def subsets(self, size: int) -> list[Problem]:
+        """The data in consecutive parts of `size` examples, each as its own problem."""
+        x = torch.cat([b[0] for b in self.batches])
+        y = torch.cat([b[1] for b in self.batches])
+        return [
+            replace(
+                self, batches=[(x[i : i + size], y[i : i + size])], num_samples=len(x[i : i + size])
+            )
+            for i in range(0, len(x), size)
+        ]
 
     def loss_at(self, flat: Tensor | None = None) -> float:
         params = self.params if flat is None else self.unflatten(flat)
@@ -105,14 +162,20 @@ class Problem:
         return value
 
     def gradient(self, flat: Tensor | None = None) -> Tensor:
+        return self.loss_and_gradient(flat)[1]
+
+    def loss_and_gradient(self, flat: Tensor | None = None) -> tuple[float, Tensor]:
+        """The loss and its gradient in one pass over the data."""
         base = self.params if flat is None else self.unflatten(flat)
         leaves = [p.detach().requires_grad_() for p in base]
 
         def part(batch):
-            grads = torch.autograd.grad(self.batch_loss(leaves, batch), leaves, allow_unused=True)
-            return flatten(_zeros_for_none(grads, leaves))
+            loss = self.batch_loss(leaves, batch)
+            grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+            return torch.cat([loss.detach().reshape(1), flatten(_zeros_for_none(grads, leaves))])
 
-        return self.batch_sum(part)
+        total = self.batch_sum(part)
+        return float(total[0]), total[1:]
 
     def leaves(self) -> list[Tensor]:
         """Fresh leaf tensors holding θ that require grad (for building graphs)."""
@@ -120,15 +183,7 @@ class Problem:
 
     def with_params(self, flat: Tensor) -> Problem:
         """The same problem at other parameter values."""
-        return Problem(
-            self.model,
-            self.names,
-            self.unflatten(flat),
-            self.batches,
-            self.loss,
-            self.num_samples,
-            self.metadata,
-        )
+        return replace(self, params=self.unflatten(flat))
 
 
 def flatten(tensors) -> Tensor:

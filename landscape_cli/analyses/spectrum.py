@@ -154,5 +154,4 @@ def _per_layer(problem: Problem, op: CurvatureOperator, settings: SpectrumSettin
         eig = extreme_eigenpairs(sub, 1, 0, tol=settings.tol, seed=settings.seed)
         trace = hutchpp_trace(sub, settings.trace_samples, seed=settings.seed)
         layers.append(LayerSpectrum(block.name, block.size, eig.top[0], trace))
-        op.products += sub.products
     return layers

@@ -18,6 +18,8 @@ from landscape_cli.problem import Problem
 CURVATURES = ("hessian", "ggn", "fisher", "ef")
 
 __all__ = [
+    "AutogradOperator",
+    "ScaledOperator",
     "BlockOperator",
     "CurvatureOperator",
     "DenseOperator",

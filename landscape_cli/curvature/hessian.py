@@ -1,8 +1,8 @@
 """Hessian-vector products H V of the dataset loss.
 
 Three routes, all exact (they differ in cost, see benchmarks/products.py):
-- "kept-graph": the gradient's graph (create_graph=True) is built once over all batches and
-  kept; each product is one backward pass through it. Cheapest per product; memory holds the
+- "kept-graph": the gradient's graph (create_graph=True) is built once per batch and kept;
+  each product is one backward pass through each. Cheapest per product; memory holds the
   graphs of every batch.
 - "double-backward": the gradient graph is rebuilt for every product, batch by batch. Same
   arithmetic, memory of one batch.
@@ -16,83 +16,46 @@ import torch
 from torch import Tensor
 from torch.func import grad, jvp
 
-from landscape_cli.curvature.base import CurvatureOperator
-from landscape_cli.curvature.memory import choose_kept_graph
+from landscape_cli.curvature.base import AutogradOperator
 from landscape_cli.errors import InputError
-from landscape_cli.problem import Problem, flatten, unflatten
+from landscape_cli.problem import Batch, flatten, unflatten
 
 STRATEGIES = ("auto", "kept-graph", "double-backward", "forward-over-reverse")
 
 
-class HessianOperator(CurvatureOperator):
+class HessianOperator(AutogradOperator):
     name = "hessian"
     psd = False
+    routes = STRATEGIES[1:]
 
-    def __init__(self, problem: Problem, strategy: str = "auto"):
-        super().__init__(problem.num_params, problem.dtype, problem.device)
-        if strategy not in STRATEGIES:
-            raise InputError(f"unknown product strategy '{strategy}'", f"use {STRATEGIES}")
-        self.problem = problem
-        if strategy == "auto":
-            strategy = (
-                "kept-graph"
-                if choose_kept_graph(problem, self._graph_bytes)
-                else ("double-backward")
-            )
-        self.strategy = strategy
-        self._graph = self._build_graph() if strategy == "kept-graph" else None
-
-    # -- kept graph ---------------------------------------------------------------------------
-    def _gradient_graph(self, leaves: list[Tensor], batch) -> Tensor:
+    def batch_graph(self, leaves: list[Tensor], batch: Batch) -> tuple | None:
+        """The batch's gradient with its graph (none for forward-over-reverse)."""
+        if self.strategy == "forward-over-reverse":
+            return None
         loss = self.problem.batch_loss(leaves, batch)
         grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
-        return flatten([torch.zeros_like(p) if g is None else g for g, p in zip(grads, leaves)])
-
-    def _graph_bytes(self, leaves, batch) -> Tensor:
-        return self._gradient_graph(leaves, batch)
-
-    def _build_graph(self):
-        leaves = self.problem.leaves()
-        g = self.problem.batch_sum(lambda b: self._gradient_graph(leaves, b))
+        g = flatten([torch.zeros_like(p) if g is None else g for g, p in zip(grads, leaves)])
         check_twice_differentiable(g)
         return leaves, g
 
-    def _kept_graph(self, V: Tensor) -> Tensor:
-        leaves, g = self._graph
-        return backward_block(g, leaves, V)
+    def batch_product(self, graph, V: Tensor, batch: Batch, retain: bool) -> Tensor:
+        if graph is None:
+            return self._forward_over_reverse(V, batch)
+        leaves, g = graph
+        return backward_block(g, leaves, V, retain=retain)
 
-    # -- recomputed ---------------------------------------------------------------------------
-    def _double_backward(self, V: Tensor) -> Tensor:
-        def part(batch):
-            leaves = self.problem.leaves()
-            g = self._gradient_graph(leaves, batch)
-            check_twice_differentiable(g)
-            return backward_block(g, leaves, V, retain=V.shape[1] > 1)
-
-        return self.problem.batch_sum(part)
-
-    def _forward_over_reverse(self, V: Tensor) -> Tensor:
+    def _forward_over_reverse(self, V: Tensor, batch: Batch) -> Tensor:
         problem = self.problem
 
-        def part(batch):
-            def loss_of(params):
-                return problem.batch_loss(params, batch)
+        def loss_of(params):
+            return problem.batch_loss(params, batch)
 
-            cols = []
-            for j in range(V.shape[1]):
-                tangent = unflatten(V[:, j], problem.params)
-                _, hv = jvp(grad(loss_of), (problem.params,), (tangent,))
-                cols.append(flatten(hv))
-            return torch.stack(cols, dim=1)
-
-        return problem.batch_sum(part)
-
-    def _matmat(self, V: Tensor) -> Tensor:
-        if self.strategy == "kept-graph":
-            return self._kept_graph(V)
-        if self.strategy == "double-backward":
-            return self._double_backward(V)
-        return self._forward_over_reverse(V)
+        cols = []
+        for j in range(V.shape[1]):
+            tangent = unflatten(V[:, j], problem.params)
+            _, hv = jvp(grad(loss_of), (problem.params,), (tangent,))
+            cols.append(flatten(hv))
+        return torch.stack(cols, dim=1)
 
 
 def check_twice_differentiable(g: Tensor) -> None:

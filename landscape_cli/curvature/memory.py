@@ -40,6 +40,6 @@ def saved_bytes(build, *args) -> int:
 
 def choose_kept_graph(problem: Problem, build) -> bool:
     """True when the graphs of every batch, estimated from the first, fit the memory budget."""
-    first = problem.batches[0]
-    per_example = saved_bytes(build, problem.leaves(), first) / len(first[0])
+    first = problem.probe_batch()
+    per_example = saved_bytes(build, problem.leaves(), first) / len(first.x)
     return per_example * problem.num_samples <= MEMORY_SHARE * free_memory_bytes(problem.device)

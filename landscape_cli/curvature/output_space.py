@@ -15,42 +15,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from landscape_cli.curvature.base import CurvatureOperator
+from landscape_cli.curvature.base import AutogradOperator
 from landscape_cli.curvature.hessian import backward_block
-from landscape_cli.curvature.memory import choose_kept_graph
 from landscape_cli.errors import InputError
-from landscape_cli.problem import Problem, flatten
+from landscape_cli.problem import Batch, Problem, flatten
 
 
-class OutputSpaceOperator(CurvatureOperator):
+class OutputSpaceOperator(AutogradOperator):
     psd = True
 
     def __init__(self, problem: Problem, strategy: str = "auto"):
-        super().__init__(problem.num_params, problem.dtype, problem.device)
-        self.problem = problem
-        if strategy in ("auto", "forward-over-reverse"):
-            keep = choose_kept_graph(problem, lambda leaves, b: self._chunk(leaves, [b]))
-            strategy = "kept-graph" if keep else "double-backward"
-        if strategy not in ("kept-graph", "double-backward"):
-            raise InputError(f"unknown product strategy '{strategy}'", "use auto")
-        self.strategy = strategy
-        self._offsets = [0]
-        for x, _ in problem.batches:
-            self._offsets.append(self._offsets[-1] + len(x))
-        self._kept = (
-            self._chunk(problem.leaves(), problem.batches) if strategy == "kept-graph" else None
-        )
+        if strategy == "forward-over-reverse":  # no such route here: the cheapest instead
+            strategy = "auto"
+        super().__init__(problem, strategy)
 
     def output_mv(self, z: Tensor, y: Tensor, U: Tensor, rows: slice) -> Tensor:
         """M U for the examples `rows` of the data set; U has shape (b, n, C)."""
         raise NotImplementedError
 
-    def _chunk(self, leaves: list[Tensor], batches):
-        """Outputs z (n, C) of `batches` with their graph, and the Jᵀu graph for Jv products."""
-        z = torch.cat(
-            [self.problem.loss.flat_outputs(self.problem.outputs(leaves, x)) for x, _ in batches]
-        )
-        y = torch.cat([y for _, y in batches])
+    def batch_graph(self, leaves: list[Tensor], batch: Batch):
+        """Outputs z (n, C) of the batch with their graph, and the Jᵀu graph for Jv products."""
+        z = self.problem.loss.flat_outputs(self.problem.outputs(leaves, batch.x))
         u = torch.zeros_like(z, requires_grad=True)
         jtu = torch.autograd.grad(z, leaves, u, create_graph=True, allow_unused=True)
         if all(t is None for t in jtu):
@@ -58,10 +43,10 @@ class OutputSpaceOperator(CurvatureOperator):
                 "the model outputs do not depend on the selected parameters", "check --params"
             )
         jtu = flatten([torch.zeros_like(p) if t is None else t for t, p in zip(jtu, leaves)])
-        return leaves, z, y, u, jtu
+        return leaves, z, u, jtu
 
-    def _apply(self, chunk, V: Tensor, rows: slice, retain: bool) -> Tensor:
-        leaves, z, y, u, jtu = chunk
+    def batch_product(self, graph, V: Tensor, batch: Batch, retain: bool) -> Tensor:
+        leaves, z, u, jtu = graph
         b = V.shape[1]
         if b == 1:
             Jv = torch.autograd.grad(jtu, u, V[:, 0], retain_graph=True)[0].unsqueeze(0)
@@ -69,30 +54,8 @@ class OutputSpaceOperator(CurvatureOperator):
             Jv = torch.autograd.grad(
                 jtu, u, V.T.contiguous(), retain_graph=True, is_grads_batched=True
             )[0]
-        W = self.output_mv(z.detach(), y, Jv, rows) / self.problem.num_samples
+        W = self.output_mv(z.detach(), batch.y, Jv, batch.rows) / self.problem.num_samples
         return backward_block(z.reshape(-1), leaves, W.reshape(b, -1).T, retain=retain)
-
-    def _matmat(self, V: Tensor) -> Tensor:
-        if self._kept is not None:
-            return self._apply(self._kept, V, slice(0, self.problem.num_samples), True)
-        parts = iter(range(len(self.problem.batches)))
-
-        def part(batch):
-            i = next(parts)
-            chunk = self._chunk(self.problem.leaves(), [batch])
-            return self._apply(chunk, V, slice(self._offsets[i], self._offsets[i + 1]), False)
-
-        return self.problem.batch_sum(part)
-
-    def output_space_z(self) -> Tensor:
-        """All outputs z (N, C) at θ, without graph."""
-        with torch.no_grad():
-            return torch.cat(
-                [
-                    self.problem.loss.flat_outputs(self.problem.outputs(self.problem.params, x))
-                    for x, _ in self.problem.batches
-                ]
-            )
 
 
 class GGNOperator(OutputSpaceOperator):
@@ -124,7 +87,8 @@ class FisherOperator(OutputSpaceOperator):
                     "use e.g. --mc-samples 16, or leave it out for the exact Fisher",
                 )
             generator = torch.Generator().manual_seed(seed)
-            self.scores = problem.loss.sample_scores(self.output_space_z(), mc_samples, generator)
+            z, _ = problem.all_outputs()
+            self.scores = problem.loss.sample_scores(z, mc_samples, generator)
 
     def output_mv(self, z, y, U, rows):
         if self.scores is None:

@@ -696,8 +696,6 @@ def _per_layer(problem, settings, ledger, H, G, part) -> list[LayerGap]:
             t = difference_eigenpairs(
                 DifferenceOperator(bh, bg, "t"), 1, settings, h_scale, _norm(HV - GV, exact=False)
             )
-        H.products += bh.products
-        G.products += bg.products
         layers.append(LayerGap(block.name, block.size, gap, t.top[0], t.bottom[0]))
         ledger.tell("per layer")(0)
     return layers

@@ -28,7 +28,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import Tensor
 
-from landscape_cli.curvature.base import CurvatureOperator
+from landscape_cli.curvature.base import CurvatureOperator, ScaledOperator
 from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
 from landscape_cli.estimators.trace import hutchinson_diagonal, rademacher
 from landscape_cli.problem import Problem
@@ -161,23 +161,6 @@ def _strip(name: str) -> str:
     return name
 
 
-class PreconditionedOperator(CurvatureOperator):
-    """S A S for a positive diagonal S: with S = D^-1/2 its eigenvalues are those of D⁻¹A."""
-
-    batched = True  # the wrapped operator decides how to take a block
-
-    def __init__(self, parent: CurvatureOperator, scale: Tensor, name: str = "preconditioned"):
-        super().__init__(parent.num_params, parent.dtype, parent.device)
-        self.parent, self.name = parent, name
-        self.scale = scale.to(dtype=parent.dtype, device=parent.device).reshape(-1, 1)
-
-    def _matmat(self, V: Tensor) -> Tensor:
-        before = self.parent.products
-        out = self.scale * self.parent.matmat(self.scale * V)
-        self.parent.products = before  # counted here, not twice
-        return out
-
-
 @dataclass
 class DiagonalFit:
     """How well √v̂ tracks |diag H| (source text 003)."""
@@ -269,11 +252,10 @@ def preconditioned_eigen(
     progress: Callable[[int], None] | None = None,
 ) -> EigenResult:
     """Top eigenpair of D^-1/2 H D^-1/2, D = diag(√v̂ + ε), by Lanczos (certified residual)."""
-    pre = PreconditionedOperator(op, adam.preconditioner().rsqrt())
+    pre = ScaledOperator(op, adam.preconditioner().rsqrt())
     result = extreme_eigenpairs(
         pre, 1, 0, tol=tol, max_products=max_products, seed=seed, progress=progress
     )
-    op.products += pre.products
     return result
 
 
