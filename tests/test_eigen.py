@@ -4,7 +4,8 @@ import pytest
 import torch
 from dense import classification_problem, dense_empirical_fisher, dense_ggn, dense_hessian
 
-from landscape_cli.analyses.spectrum import SpectrumSettings, analyse_spectrum
+from landscape_cli.analyses.spectrum import analyse_spectrum
+from landscape_cli.cli.settings import options_for, spectrum_settings
 from landscape_cli.curvature import DenseOperator, make_operator
 from landscape_cli.errors import InputError
 from landscape_cli.estimators.lanczos import extreme_eigenpairs
@@ -85,7 +86,7 @@ def test_analytic_spectrum_and_seeds():
 def test_impossible_requests_are_input_errors(problem):
     op = make_operator("hessian", problem)
     with pytest.raises(InputError, match="larger than the number of parameters"):
-        extreme_eigenpairs(op, problem.num_params + 1, 0)
+        extreme_eigenpairs(op, problem.num_params + 1, 0, tol=1e-6)
     with pytest.raises(InputError, match="tol"):
         extreme_eigenpairs(op, 1, 0, tol=0)
 
@@ -93,7 +94,8 @@ def test_impossible_requests_are_input_errors(problem):
 def test_spectrum_trace_and_per_layer(problem, truths):
     H = truths["hessian"]
     op = make_operator("hessian", problem)
-    report = analyse_spectrum(problem, op, SpectrumSettings(per_layer=True, tol=1e-8))
+    settings = spectrum_settings(options_for("spectrum", per_layer=True, tol=1e-8), op.num_params)
+    report = analyse_spectrum(problem, op, settings)
     exact = float(torch.trace(H))
     assert abs(report.trace.value - exact) <= 3 * report.trace.stderr
     for block, layer in zip(problem.blocks(), report.per_layer, strict=True):

@@ -15,6 +15,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from landscape_cli.analyses import gate as g
+from landscape_cli.cli import thresholds
 from landscape_cli.analyses.sharpness.analysis import METRICS, Metric
 from landscape_cli.cli import app
 from landscape_cli.errors import InputError, NumericalError
@@ -184,7 +185,7 @@ def test_relative_thresholds_arithmetic():
         g.Relative("lambda_min", "max_increase", 10, True, "t"),
         g.Relative("trace", "max_increase", 0.5, False, "t"),
     ]
-    limits = [(t.kind, t.limit) for t in g.resolve_relative(relative, base, "old.json")]
+    limits = [(t.kind, t.limit) for t in thresholds.resolve_relative(relative, base, "old.json")]
     assert limits == [
         ("min", pytest.approx(-2.2)),
         ("max", pytest.approx(-1.8)),
@@ -275,16 +276,14 @@ def test_bad_gate_tables(linear):
 
 
 def test_the_example_config_names_known_metrics():
-    table = g.read_gate_file(ROOT / "configs" / "gate.toml")
-    absolute, relative = g.parse_table(table, "configs/gate.toml")
+    table = thresholds.read_gate_file(ROOT / "configs" / "gate.toml")
+    absolute, relative = thresholds.parse_table(table, "configs/gate.toml")
     assert {t.metric for t in absolute} >= {"lambda_max", "lambda_min", "trace"}
-    g.check_names(absolute, [*METRICS, "taylor_order"])
+    thresholds.check_names(absolute, [*METRICS, "taylor_order"])
     assert not relative
 
 
 def test_taylor_order_from_the_taylor_check(linear):
-    if g.taylor_available():
-        pytest.skip(g.taylor_available())
     path, _ = linear
     data = gate_json(path, "--min", "taylor_order=2.9")
     metric = data["metrics"]["taylor_order"]

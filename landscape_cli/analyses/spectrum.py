@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from landscape_cli.curvature import BlockOperator, CurvatureOperator
-from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.lanczos import extreme_eigenpairs
+from landscape_cli.estimators.results import Eigenpair, EigenResult, TraceEstimate
 from landscape_cli.estimators.slq import SpectralDensity, spectral_density
-from landscape_cli.estimators.trace import TraceEstimate, hutchpp_trace
+from landscape_cli.estimators.trace import hutchpp_trace
 from landscape_cli.problem import Problem
 
 
-@dataclass
+@dataclass(frozen=True)
 class Condition:
     lambda_max: float
     lambda_min: float
@@ -24,7 +25,7 @@ class Condition:
     negative_fraction_resolution: float  # quadrature weight of the node nearest 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class SolverInfo:
     converged: bool
     tol: float
@@ -34,7 +35,7 @@ class SolverInfo:
     seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerSpectrum:
     name: str
     num_params: int
@@ -42,7 +43,7 @@ class LayerSpectrum:
     trace: TraceEstimate
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SpectrumReport:
     command: str = "spectrum"
     curvature: str
@@ -64,19 +65,21 @@ class SpectrumReport:
     eigen: EigenResult | None = field(default=None, repr=False)  # vectors, not serialised
 
 
-@dataclass
+@dataclass(frozen=True)
 class SpectrumSettings:
-    k_top: int = 5
-    k_bottom: int = 5
-    tol: float = 1e-6
-    max_products: int | None = None
-    trace_samples: int = 60
-    density: bool = False
-    density_starts: int = 8
-    density_steps: int = 80
-    per_layer: bool = False
-    multiplicity_check: bool = False
-    seed: int = 0
+    """What to compute (built from the options by `cli.settings`; no defaults of its own)."""
+
+    k_top: int
+    k_bottom: int
+    tol: float
+    max_products: int | None
+    trace_samples: int
+    density: bool
+    density_starts: int
+    density_steps: int
+    per_layer: bool
+    multiplicity_check: bool
+    seed: int
 
 
 def analyse_spectrum(

@@ -29,7 +29,7 @@ def _default(
 ) -> None:
     """With no command, `landscape` prints the spectrum of the bundled sample."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(spectrum.spectrum)
+        spectrum.spectrum({})
 
 
 __all__ = ["app", "main"]

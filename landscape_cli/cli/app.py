@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import difflib
-import io
 import os
+import re
 import sys
-from collections.abc import Callable
 from contextlib import contextmanager
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from landscape_cli.cli.options import TABLE
 from landscape_cli.errors import LandscapeError, NumericalError
 from landscape_cli.render.files import write_files
 from landscape_cli.render.json import dumps
+from landscape_cli.render.writers import Rendered, Targets, files_for
 
 app = typer.Typer(
     name="landscape",
@@ -96,6 +96,9 @@ def usage_line(exc: Exception) -> str:
         close = difflib.get_close_matches(name.lstrip("-"), list(options), n=1, cutoff=0.6)
         hint = f"did you mean {options[close[0]]}? " if close else ""
         return f"no such option {name} for `{command}`; {hint}see `{command} --help`"
+    choice = _choice_line(exc, message)
+    if choice:
+        return choice
     if message.startswith("No such command"):
         commands = sorted(getattr(ctx.command, "commands", {})) if ctx is not None else []
         wrong = message.split("'")[1] if "'" in message else ""
@@ -103,6 +106,20 @@ def usage_line(exc: Exception) -> str:
         hint = f"did you mean `landscape {close[0]}`? " if close else ""
         return f"no such command '{wrong}'; {hint}commands: {', '.join(commands)}"
     return f"{message.rstrip('.')}; see `{command} --help`"
+
+
+def _choice_line(exc: Exception, message: str) -> str:
+    """`unknown curvature 'hesian' for --curvature; did you mean hessian? use one of: …`."""
+    param = getattr(exc, "param", None)
+    choices = [str(c) for c in getattr(getattr(param, "type", None), "choices", None) or []]
+    wrong = re.search(r"'([^']*)' is not one of", message)
+    if not choices or wrong is None:
+        return ""
+    flag = max(getattr(param, "opts", [""]), key=len)
+    noun = next((o.noun for o in TABLE if o.flag == flag and o.noun), flag)
+    close = difflib.get_close_matches(wrong.group(1), choices, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown {noun} '{wrong.group(1)}' for {flag}; {hint}use one of: {', '.join(choices)}"
 
 
 def _option_names(ctx) -> list[str]:
@@ -151,36 +168,18 @@ class FigureFailed(LandscapeError):
     exit_code = INTERNAL_ERROR
 
 
-def emit(
-    report,
-    *,
-    as_json: bool,
-    png: Path | None,
-    out: Path | None,
-    terminal: Callable[[Console], None],
-    figures: dict[str, Callable] | None = None,
-    extra: dict[Path, bytes] | None = None,
-) -> None:
-    """Print the report (terminal or JSON) and write the requested files, all or none.
+def emit(rendered: Rendered, opt: dict) -> None:
+    """The one output sink: every requested file (all or none), then JSON or the terminal view.
 
-    `figures` maps a file stem to a function drawing the figure into a file-like object;
-    the first one is the figure `--png` writes. `extra` holds further files (a JUnit XML).
     A figure that fails to draw is left out and reported once the rest is written.
     """
-    figures = figures or {}
-    drawn, failed = _draw(figures if (png is not None or out is not None) else {})
-    files: dict[Path, bytes] = dict(extra or {})
-    if png is not None and figures and next(iter(figures)) in drawn:
-        files[Path(png)] = drawn[next(iter(figures))]
-    if out is not None:
-        files[Path(out) / "report.json"] = (dumps(report) + "\n").encode()
-        files.update({Path(out) / f"{stem}.png": data for stem, data in drawn.items()})
+    files, failed = files_for(rendered, Targets.from_options(opt))
     write_files(files)
-    if as_json:
-        sys.stdout.write(dumps(report) + "\n")
+    if opt.get("json"):
+        sys.stdout.write(dumps(rendered.report) + "\n")
         sys.stdout.flush()
     else:
-        terminal(Console(highlight=False))
+        Console(highlight=False).print(rendered.view(rendered.report))
         for path in files:
             log(f"wrote {path}")
     if failed:
@@ -189,16 +188,3 @@ def emit(
             f"the {stem} figure could not be drawn ({why}); the report was written without it",
             "please report this as a bug",
         )
-
-
-def _draw(figures: dict[str, Callable]) -> tuple[dict[str, bytes], dict[str, str]]:
-    drawn, failed = {}, {}
-    for stem, draw in figures.items():
-        buffer = io.BytesIO()
-        try:
-            draw(buffer)
-        except Exception as exc:  # a figure must never cost the computed numbers
-            failed[stem] = f"{type(exc).__name__}: {exc}"
-            continue
-        drawn[stem] = buffer.getvalue()
-    return drawn, failed

@@ -99,6 +99,18 @@ def resolve_options(
     A sub-table whose default is a dict is merged over that default (its keys checked when the
     default lists any).
     """
+    return resolve_with_sources(cli, config, defaults, known, types, where)[0]
+
+
+def resolve_with_sources(
+    cli: dict,
+    config: dict,
+    defaults: dict,
+    known: Iterable[str] = (),
+    types: dict[str, Any] | None = None,
+    where: str = "the config file",
+) -> tuple[dict, dict[str, str]]:
+    """`resolve_options`, and where each value came from: "cli", "config" or "default"."""
     options = list(dict.fromkeys([*defaults, *cli]))
     valid = set(options)
     ignored = set(known)
@@ -108,14 +120,16 @@ def resolve_options(
 
     types = types or {}
     resolved: dict = {}
+    sources: dict[str, str] = {}
     for key in options:
         if cli.get(key) is not None:
-            resolved[key] = cli[key]
+            resolved[key], sources[key] = cli[key], "cli"
         elif key in config:
-            resolved[key] = _checked(key, config[key], defaults.get(key), types.get(key), where)
+            value = _checked(key, config[key], defaults.get(key), types.get(key), where)
+            resolved[key], sources[key] = value, "config"
         else:
-            resolved[key] = defaults.get(key)
-    return resolved
+            resolved[key], sources[key] = defaults.get(key), "default"
+    return resolved, sources
 
 
 def _valid_fix(key: str, options: list[str], prefix: str = "") -> str:

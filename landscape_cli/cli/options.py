@@ -1,4 +1,9 @@
-"""Options shared by every command (typer annotations) and their defaults.
+"""The option table: every option of every command, declared once.
+
+Each record gives an option's name, type (an Enum for every fixed vocabulary, so typer checks
+and lists the choices), default, help, the commands it belongs to and its range. The typer
+parameters of each command, the defaults, the `--help` texts, the config file's per-command
+type checks and the range checks all come from this table.
 
 Every option can also come from TOML (`--config FILE`, else ./landscape.toml, else
 [tool.landscape] in ./pyproject.toml); the command line wins, then the config, then the
@@ -8,180 +13,242 @@ checkpoint's own metadata, then these defaults.
 from __future__ import annotations
 
 import functools
-import types
-import typing
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-# Defaults for every option of every command: one config file can serve them all.
-DEFAULTS: dict = {
-    "model": None,
-    "data": None,
-    "model_factory": None,
-    "factory_kwargs": None,
-    "loss": "cross-entropy",
-    "samples": None,
-    "batch_size": None,
-    "dtype": "float64",
-    "device": "auto",
-    "seed": 0,
-    "params": None,
-    "trust_checkpoint": False,
-    "strategy": "auto",
-    "verbose": False,
-    "allow_unconverged": False,
-    # spectrum
-    "curvature": "hessian",
-    "k": 5,
-    "k_bottom": None,
-    "tol": 1e-6,
-    "max_products": None,
-    "mc_samples": None,
-    "trace_samples": 60,
-    "density": False,
-    "density_starts": 8,
-    "density_steps": 80,
-    "per_layer": False,
-    "multiplicity_check": False,
-    # ggn-gap
-    "exact": False,
-    "probes": 30,
-    "random_directions": 2,
-    # taylor-check
-    "eps": 1e-3,
-    "steps": 12,
-    "sweep": None,
-    "direction": "all",
-    "direction_file": None,
-    # sharpness and gate
-    "lr": None,
-    "rho": None,
-    "avg_rho": None,
-    "eps_sharpness": 1e-3,
-    "ascent_steps": 20,
-    "avg_samples": 32,
-    "slice_points": 41,
-    "slice_radius": 1.0,
-    "gate": None,
-    "baseline": None,
-    "allow_undecided": False,
-    "max": None,
-    "min": None,
-    "junit": None,
-    # output
-    "json": False,
-    "png": None,
-    "out": None,
-}
+ANALYSES = ("spectrum", "ggn_gap", "taylor_check", "sharpness")
+ALL = (*ANALYSES, "gate")
+SOLVED = ("spectrum", "ggn_gap", "sharpness", "gate")  # commands that run the eigen-solver
+CERTIFIED = ("spectrum", "ggn_gap", "sharpness")  # commands that report eigenpairs
+TAYLOR = ("taylor_check", "gate")  # the gate's taylor_order metric runs the taylor-check
 
-Model = Annotated[
-    Path | None,
-    typer.Argument(
-        help="Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
-        "Default: the config's `model`, else the bundled sample."
-    ),
-]
-Data = Annotated[
-    str | None,
-    typer.Option(
-        "--data",
-        help="Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), "
-        "or module:fn / file.py:fn. Default: the checkpoint's metadata.",
-    ),
-]
-ModelFactory = Annotated[
-    str | None,
-    typer.Option(
-        "--model-factory",
-        help="Builds the model for a state dict: package.module:build or path/to/file.py:build.",
-    ),
-]
-Loss = Annotated[str | None, typer.Option("--loss", help="cross-entropy | mse | bce | nll.")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML file with option values.")]
-Samples = Annotated[
-    int | None, typer.Option("--samples", help="Use a seeded random subset of N examples.")
-]
-BatchSize = Annotated[
-    int | None, typer.Option("--batch-size", help="Examples per batch (default: all).")
-]
-Dtype = Annotated[str | None, typer.Option("--dtype", help="float64 (default) | float32.")]
-Device = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Seed for every random choice.")]
-Params = Annotated[
-    str | None, typer.Option("--params", help="Regex: which parameters form θ (default all).")
-]
-Trust = Annotated[
-    bool | None,
-    typer.Option(
-        "--trust-checkpoint",
-        help="Trust the checkpoint: let it run code (pickled objects, .pt2 archives, factories "
-        "named in its metadata). Trusted files only.",
-    ),
-]
-Strategy = Annotated[
-    str | None,
-    typer.Option(
-        "--strategy",
-        help="Product route: auto | kept-graph | double-backward | forward-over-reverse.",
-    ),
-]
-Json = Annotated[
-    bool | None, typer.Option("--json", help="Print one JSON report on stdout, nothing else.")
-]
-Png = Annotated[Path | None, typer.Option("--png", help="Write the figure to this PNG file.")]
-Out = Annotated[
-    Path | None, typer.Option("--out", help="Write report.json and the figures to this folder.")
-]
-FactoryKwargs = Annotated[
-    str | None,
-    typer.Option(
-        "--factory-kwargs",
-        help="Keyword arguments for the model factory, as a JSON object: '{\"hidden\": 64}'.",
-    ),
-]
-Verbose = Annotated[
-    bool | None, typer.Option("--verbose", help="Show library logging and warnings on stderr.")
-]
-AllowUnconverged = Annotated[
-    bool | None,
-    typer.Option(
-        "--allow-unconverged",
-        help="Report eigenvalues the solver did not certify (flagged) instead of exit code 3.",
-    ),
-]
 
-# The least value of each counting option, and the options that must be > 0 (finite), checked
-# after the command line, the config and the metadata are resolved, whatever the source.
-LEAST = {
-    "batch_size": 1,
-    "samples": 1,
-    "k": 0,
-    "k_bottom": 0,
-    "max_products": 1,
-    "trace_samples": 3,
-    "density_starts": 1,
-    "density_steps": 2,
-    "probes": 1,
-    "random_directions": 0,
-    "steps": 1,
-    "ascent_steps": 1,
-    "avg_samples": 2,
-    "slice_points": 3,
-}
-POSITIVE = {"tol", "eps", "rho", "avg_rho", "eps_sharpness", "slice_radius"}
+class Curvature(StrEnum):
+    hessian = "hessian"
+    ggn = "ggn"
+    fisher = "fisher"
+    ef = "ef"
+
+
+class LossName(StrEnum):
+    cross_entropy = "cross-entropy"
+    mse = "mse"
+    bce = "bce"
+    nll = "nll"
+
+
+class Dtype(StrEnum):
+    float64 = "float64"
+    float32 = "float32"
+
+
+class Strategy(StrEnum):
+    auto = "auto"
+    kept_graph = "kept-graph"
+    double_backward = "double-backward"
+    forward_over_reverse = "forward-over-reverse"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: `name` is its Python name (`--k-bottom` is `k_bottom`)."""
+
+    name: str
+    type: Any  # bool, int, float, str, Path, list (repeatable str) or an Enum class
+    default: Any
+    help: str
+    commands: tuple[str, ...] = ALL
+    least: int | None = None  # counts: the smallest value allowed
+    positive: bool = False  # numbers that must be > 0 and finite
+    metavar: str | None = None
+    argument: bool = False
+    noun: str | None = None  # "unknown <noun> 'x'" when a choice is wrong
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        if isinstance(self.type, type) and issubclass(self.type, Enum):
+            return tuple(member.value for member in self.type)
+        return ()
+
+    @property
+    def config_type(self) -> Any:
+        """The type a config value must have (choices are strings)."""
+        return str if self.choices else self.type
+
+
+O = Option
+# fmt: off
+TABLE: tuple[Option, ...] = (
+    # -- what to analyse ------------------------------------------------------------------
+    O("model", Path, None, "Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
+      "Default: the config's `model`, else the bundled sample.", argument=True),
+    O("data", str, None, "Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), or "
+      "module:fn / file.py:fn. Default: the checkpoint's metadata."),
+    O("model_factory", str, None, "Builds the model for a state dict: package.module:build or "
+      "path/to/file.py:build."),
+    O("factory_kwargs", str, None, "Keyword arguments for the model factory, as a JSON object: "
+      "'{\"hidden\": 64}'."),
+    O("loss", LossName, "cross-entropy", "The loss: mean over examples.", noun="loss"),
+    O("config", Path, None, "TOML file with option values."),
+    O("samples", int, None, "Use a seeded random subset of N examples.", least=1),
+    O("batch_size", int, None, "Examples per batch (default: all).", least=1),
+    O("dtype", Dtype, "float64", "Precision of the model, the data and the products.",
+      noun="dtype"),
+    O("device", str, "auto", "auto | cpu | cuda (or cuda:N)."),
+    O("seed", int, 0, "Seed for every random choice."),
+    O("params", str, None, "Regex: which parameters form θ (default all)."),
+    O("trust_checkpoint", bool, False, "Trust the checkpoint: let it run code (pickled objects, "
+      ".pt2 archives, factories named in its metadata). Trusted files only."),
+    O("strategy", Strategy, "auto", "How curvature products are formed (see the README).",
+      noun="product strategy"),
+    # -- spectrum -------------------------------------------------------------------------
+    O("curvature", Curvature, "hessian", "The matrix: Hessian, Generalized Gauss-Newton, Fisher "
+      "or empirical Fisher.", ("spectrum",), noun="curvature"),
+    O("k", int, 5, "How many top eigenvalues.", ("spectrum", "sharpness"), least=0),
+    O("k", int, 5, "How many top and bottom eigenvalues of H, G and T.", ("ggn_gap",), least=0),
+    O("k_bottom", int, None, "How many bottom (most negative) eigenvalues (default: --k).",
+      ("spectrum",), least=0),
+    O("tol", float, 1e-6, "Lanczos: converged when ‖Av−λv‖ ≤ tol·max|λ|.", SOLVED,
+      positive=True),
+    O("max_products", int, None, "Cap on each eigen-solve's products.", SOLVED, least=1),
+    O("mc_samples", int, None, "Monte-Carlo Fisher with S sampled labels per example "
+      "(default: exact).", ("spectrum",), least=1),
+    O("trace_samples", int, 60, "Products for the Hutch++ trace.",
+      ("spectrum", "sharpness", "gate"), least=3),
+    O("density", bool, False, "Spectral density by stochastic Lanczos quadrature.",
+      ("spectrum",)),
+    O("density_starts", int, 8, "SLQ random starts.", ("spectrum",), least=1),
+    O("density_steps", int, 80, "SLQ Lanczos steps.", ("spectrum",), least=2),
+    O("per_layer", bool, False, "Top eigenvalue and trace of each parameter block.",
+      ("spectrum",)),
+    O("per_layer", bool, False, "The gap of each parameter block.", ("ggn_gap",)),
+    O("multiplicity_check", bool, False, "Lock the converged pairs and search again from a "
+      "fresh vector, so repeated eigenvalues are listed as often as they occur (about twice "
+      "the products).", ("spectrum",)),
+    # -- ggn-gap --------------------------------------------------------------------------
+    O("exact", bool, False, "Dense H, G, F and EF (models up to 4000 parameters).",
+      ("ggn_gap",)),
+    O("probes", int, 30, "Random probes for the Frobenius-norm estimates.", ("ggn_gap",),
+      least=1),
+    O("random_directions", int, 2, "Random unit directions among the named ones.",
+      ("ggn_gap",), least=0),
+    O("mc_samples", str, "1,4,16,64", "Labels sampled per example for the Monte-Carlo Fisher, "
+      "comma-separated.", ("ggn_gap",)),
+    # -- taylor-check ---------------------------------------------------------------------
+    O("eps", float, 1e-3, "Largest step η; --steps halvings follow it.", TAYLOR,
+      positive=True),
+    O("steps", int, 12, "How many times η is halved after --eps.", TAYLOR,
+      least=1),
+    O("sweep", str, None, "MIN:MAX:N log-spaced steps instead, e.g. 1e-6:1e-1:13.", TAYLOR),
+    O("direction", str, "all", "gradient | top-eigenvector | bottom-eigenvector | random | "
+      "all, or a list: a,b.", TAYLOR),
+    O("direction_file", Path, None, "Your own direction: a flat vector of length p (.pt or "
+      ".npy).", ("taylor_check",)),
+    # -- sharpness and gate ---------------------------------------------------------------
+    O("lr", float, None, "Learning rate η for the stability figures (default: the checkpoint's "
+      "metadata, else its optimizer state).", ("sharpness", "gate"), positive=True),
+    O("rho", float, 1e-3, "Adaptive worst-case radius: |δ_i| ≤ ρ|θ_i|.", ("sharpness", "gate"),
+      positive=True),
+    O("avg_rho", float, 0.1, "Adaptive average-case σ_i = ρ|θ_i|.", ("sharpness", "gate"),
+      positive=True),
+    O("eps_sharpness", float, 1e-3, "Keskar ε: box |δ_i| ≤ ε(|θ_i| + 1).",
+      ("sharpness", "gate"), positive=True),
+    O("ascent_steps", int, 20, "Projected gradient-ascent iterations for the worst cases.",
+      ("sharpness", "gate"), least=1),
+    O("avg_samples", int, 32, "Gaussian perturbations (each at ±δ) for the average case.",
+      ("sharpness", "gate"), least=2),
+    O("slice_points", int, 41, "Points per 1D loss slice.", ("sharpness",), least=3),
+    O("slice_radius", float, 1.0, "Slices run over t ∈ [−r, r].", ("sharpness",),
+      positive=True),
+    O("gate", Path, None, "TOML file with the thresholds (its [gate] table); default: the "
+      "[gate] table of --config.", ("gate",)),
+    O("baseline", Path, None, "A saved report (sharpness/gate --json) for max_increase "
+      "thresholds.", ("gate",)),
+    O("allow_undecided", bool, False, "Let thresholds within a metric's error bound pass.",
+      ("gate",)),
+    O("max", list, None, "The metric must stay below VALUE (repeatable).", ("gate",),
+      metavar="NAME=VALUE"),
+    O("min", list, None, "The metric must stay above VALUE (repeatable).", ("gate",),
+      metavar="NAME=VALUE"),
+    O("junit", Path, None, "Write a JUnit XML file, one test case per threshold.", ("gate",)),
+    # -- output ---------------------------------------------------------------------------
+    O("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
+      "(flagged) instead of exit code 3.", CERTIFIED),
+    O("json", bool, False, "Print one JSON report on stdout, nothing else."),
+    O("png", Path, None, "Write the figure to this PNG file."),
+    O("out", Path, None, "Write report.json and the figures to this folder."),
+    O("verbose", bool, False, "Show library logging and warnings on stderr."),
+)
+# fmt: on
+del O
 
 
 @functools.cache
-def option_types(command: Callable) -> dict[str, type]:
-    """The type each option of a command function declares: bool, int, float, str, Path, list."""
-    out: dict[str, type] = {}
-    for name, hint in typing.get_type_hints(command, include_extras=True).items():
-        base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
-        if typing.get_origin(base) in (typing.Union, types.UnionType):
-            base = next(a for a in typing.get_args(base) if a is not type(None))
-        out[name] = list if typing.get_origin(base) is list else base
-    out.pop("return", None)
-    return out
+def options_of(command: str) -> dict[str, Option]:
+    """The options of one command (`ggn_gap`, not `ggn-gap`), in table order."""
+    return {o.name: o for o in TABLE if command in o.commands}
+
+
+def defaults(command: str) -> dict[str, Any]:
+    return {name: o.default for name, o in options_of(command).items()}
+
+
+def all_names() -> list[str]:
+    """Every option name of every command: one config file can serve them all."""
+    return list(dict.fromkeys(o.name for o in TABLE))
+
+
+def _annotation(o: Option):
+    if o.argument:
+        return Annotated[o.type | None, typer.Argument(help=o.help, show_default=False)]
+    shown = "" if o.default in (None, False) else f" [default: {o.default}]"
+    kind = list[str] if o.type is list else o.type
+    info = typer.Option(o.flag, help=o.help + shown, metavar=o.metavar, show_default=False)
+    return Annotated[kind | None, info]
+
+
+def signature(command: str) -> inspect.Signature:
+    """The typer signature of a command: every option of the table, None when not given."""
+    kind = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Signature(
+        [
+            inspect.Parameter(o.name, kind, default=None, annotation=_annotation(o))
+            for o in options_of(command).values()
+        ]
+    )
+
+
+def plain(value: Any) -> Any:
+    """A typer value as the config would give it: choices as their strings."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def command(app: typer.Typer, name: str) -> Callable:
+    """Register `fn(cli: dict)` as command `name`, its parameters from the table."""
+    key = name.replace("-", "_")
+
+    def register(fn: Callable[[dict], None]) -> Callable[[dict], None]:
+        def callback(**given: Any) -> None:
+            fn({k: plain(v) for k, v in given.items()})
+
+        callback.__signature__ = signature(key)  # type: ignore[attr-defined]
+        callback.__name__ = key
+        callback.__doc__ = fn.__doc__
+        app.command(name)(callback)
+        return fn
+
+    return register
+
+
+def flag_of(command: str, name: str) -> str:
+    return options_of(command)[name].flag

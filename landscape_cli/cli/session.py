@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from landscape_cli.cli.config import find_config, load_config, resolve_options
-from landscape_cli.cli.options import DEFAULTS, LEAST, POSITIVE, option_types
+from landscape_cli.cli.config import find_config, load_config, resolve_with_sources
+from landscape_cli.cli.options import Option, all_names, defaults, options_of
 from landscape_cli.errors import InputError
 from landscape_cli.load import load_checkpoint, load_data
 from landscape_cli.losses import get_loss, is_loss_name
@@ -29,44 +28,44 @@ DTYPES = {
 METADATA_OPTIONS = {"loss": str, "data": str, "params": str, "lr": (int, float)}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Session:
     problem: Problem
     options: dict
+    sources: dict[str, str]  # where each option's value came from: cli, config, metadata, default
     model_path: Path
     metadata: dict
     used_sample: bool
 
 
-def command_function(name: str) -> Callable:
-    """The function of a registered command (its signature declares the options' types)."""
-    from landscape_cli.cli.app import app
-
-    for info in app.registered_commands:
-        if info.callback is not None and info.callback.__name__ == name:
-            return info.callback
-    raise KeyError(name)
-
-
-def resolve(command: str, cli: dict) -> tuple[dict, dict]:
+def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
     """Option values: command line, then config file, then defaults (metadata comes later),
-    each checked by type and range. Returns the options and the config they were read from."""
+    each checked by type, choice and range. Returns the options, the config they were read
+    from and each value's source."""
     file = find_config(cli.get("config"))
     config = load_config(file) if file is not None else {}
     given = {k: v for k, v in cli.items() if k != "config"}
     where = f"'{file}'" if file is not None else "the config file"
-    options = resolve_options(
-        given, config, DEFAULTS, types=option_types(command_function(command)), where=where
+    table = options_of(command)
+    options, sources = resolve_with_sources(
+        given,
+        config,
+        {k: v for k, v in defaults(command).items() if k != "config"},
+        known=all_names(),
+        types={name: o.config_type for name, o in table.items()},
+        where=where,
     )
     options["factory_kwargs"] = _factory_kwargs(options["factory_kwargs"])
     for key, value in options.items():
-        _check_range(key, value, "cli" if given.get(key) is not None else where)
-    return options, config
+        source = "cli" if sources[key] == "cli" else where
+        _check_choice(table[key], value, source)
+        _check_range(table[key], value, source)
+    return options, config, sources
 
 
 def open_session(command: str, cli: dict, log=None) -> Session:
     """The problem a command analyses; every output path is checked before anything loads."""
-    options, config = resolve(command, cli)
+    options, config, sources = resolve(command, cli)
     check_outputs(options.get("out"), options.get("png"), options.get("junit"))
     used_sample = options["model"] is None
     if used_sample:
@@ -89,6 +88,7 @@ def open_session(command: str, cli: dict, log=None) -> Session:
     metadata = checkpoint.metadata
     from_metadata = _metadata_options(metadata, cli, config)
     options.update(from_metadata)
+    sources.update(dict.fromkeys(from_metadata, "metadata"))
     if options["data"] is None:
         raise InputError(
             f"no data for {Path(options['model']).name}",
@@ -112,7 +112,7 @@ def open_session(command: str, cli: dict, log=None) -> Session:
         params=options["params"],
         metadata=metadata,
     )
-    return Session(problem, options, Path(options["model"]), metadata, used_sample)
+    return Session(problem, options, sources, Path(options["model"]), metadata, used_sample)
 
 
 def _metadata_options(metadata: dict, cli: dict, config: dict) -> dict:
@@ -157,16 +157,31 @@ def _factory_kwargs(value) -> dict | None:
 WHOLE_SET = " (leave it out to use the whole data set)"
 
 
-def _check_range(key: str, value, source: str) -> None:
+def _where(o: Option, source: str) -> str:
+    return o.flag if source == "cli" else f"config option '{o.name}' in {source}"
+
+
+def _check_choice(o: Option, value, source: str) -> None:
+    if not o.choices or value is None or str(value) in o.choices:
+        return
+    if o.name == "loss" and is_loss_name(str(value)):
+        return  # an alias (ce, l2) the loss table knows
+    raise InputError(
+        f"unknown {o.noun or o.name} '{value}' for {_where(o, source)}",
+        f"use one of: {', '.join(o.choices)}",
+    )
+
+
+def _check_range(o: Option, value, source: str) -> None:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
-    name = "--" + key.replace("_", "-") if source == "cli" else f"config option '{key}' in {source}"
-    if key in LEAST and value < LEAST[key]:
+    name = _where(o, source)
+    if o.least is not None and value < o.least:
         raise InputError(
-            f"{name} must be an integer ≥ {LEAST[key]}, got {value}",
-            f"give {LEAST[key]} or more" + (WHOLE_SET if key in ("batch_size", "samples") else ""),
+            f"{name} must be an integer ≥ {o.least}, got {value}",
+            f"give {o.least} or more" + (WHOLE_SET if o.name in ("batch_size", "samples") else ""),
         )
-    if key in POSITIVE and not (math.isfinite(value) and value > 0):
+    if o.positive and not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be positive and finite, got {value}", "give a value > 0")
 
 

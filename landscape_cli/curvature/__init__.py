@@ -1,10 +1,12 @@
 """Curvature operators: products of H, G, F and EF with flat vectors."""
 
 from landscape_cli.curvature.base import (
+    AutogradOperator,
     BlockOperator,
     CurvatureOperator,
     DenseOperator,
     DifferenceOperator,
+    ScaledOperator,
 )
 from landscape_cli.curvature.hessian import HessianOperator
 from landscape_cli.curvature.output_space import (
@@ -41,7 +43,7 @@ def make_operator(
     mc_samples: int | None = None,
     seed: int = 0,
 ) -> CurvatureOperator:
-    """The operator for `--curvature hessian|ggn|fisher|ef`."""
+    """The operator for a curvature name: hessian, ggn, fisher or ef."""
     if curvature == "hessian":
         return HessianOperator(problem, strategy)
     if curvature == "ggn":

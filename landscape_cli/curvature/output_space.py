@@ -40,7 +40,8 @@ class OutputSpaceOperator(AutogradOperator):
         jtu = torch.autograd.grad(z, leaves, u, create_graph=True, allow_unused=True)
         if all(t is None for t in jtu):
             raise InputError(
-                "the model outputs do not depend on the selected parameters", "check --params"
+                "the model outputs do not depend on the selected parameters",
+                "select parameters the outputs depend on",
             )
         jtu = flatten([torch.zeros_like(p) if t is None else t for t, p in zip(jtu, leaves)])
         return leaves, z, u, jtu
@@ -83,8 +84,8 @@ class FisherOperator(OutputSpaceOperator):
         if mc_samples is not None:
             if mc_samples < 1:
                 raise InputError(
-                    f"--mc-samples must be at least 1, got {mc_samples}",
-                    "use e.g. --mc-samples 16, or leave it out for the exact Fisher",
+                    f"mc_samples must be at least 1, got {mc_samples}",
+                    "use e.g. 16 sampled labels, or None for the exact Fisher",
                 )
             generator = torch.Generator().manual_seed(seed)
             z, _ = problem.all_outputs()

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from landscape_cli.curvature.memory import free_memory_bytes
 from landscape_cli.errors import InputError
+from landscape_cli.estimators.results import Eigenpair, EigenResult
 
 # The Krylov basis: up to MAX_BASIS vectors, at most BASIS_SHARE of the free memory.
 MAX_BASIS = 300
@@ -37,26 +37,6 @@ def basis_size_for(p: int, dtype: torch.dtype, device, wanted: int) -> int:
     fits = int(BASIS_SHARE * free_memory_bytes(torch.device(device)) // (p * element))
     return max(min(MAX_BASIS, fits, p), min(p, 3 * wanted + 10))
 
-
-@dataclass
-class Eigenpair:
-    value: float
-    error_bound: float  # ‖A x − θ x‖ for the unit Ritz vector x
-    converged: bool
-
-
-@dataclass
-class EigenResult:
-    top: list[Eigenpair]  # descending
-    bottom: list[Eigenpair]  # ascending (most negative first)
-    top_vectors: Tensor | None = field(default=None, repr=False)  # (p, k), unit columns
-    bottom_vectors: Tensor | None = field(default=None, repr=False)
-    products: int = 0
-    restarts: int = 0
-    krylov_dim: int = 0
-    tol: float = 0.0
-    converged: bool = False
-    seconds: float = 0.0
 
     @property
     def scale(self) -> float:
@@ -99,9 +79,10 @@ class _Basis:
 
 def extreme_eigenpairs(
     op,
-    k_top: int = 5,
-    k_bottom: int = 5,
-    tol: float = 1e-6,
+    k_top: int,
+    k_bottom: int,
+    *,
+    tol: float,
     max_products: int | None = None,
     max_basis: int | None = None,
     seed: int = 0,
@@ -120,14 +101,14 @@ def extreme_eigenpairs(
     """
     p = op.num_params
     if k_top < 0 or k_bottom < 0 or k_top + k_bottom == 0:
-        raise InputError("ask for at least one eigenvalue", "use --k 5 (or --k-bottom 5)")
+        raise InputError("ask for at least one eigenvalue", "ask for k_top or k_bottom ≥ 1")
     if max(k_top, k_bottom) > p:
         raise InputError(
-            f"--k {max(k_top, k_bottom)} is larger than the number of parameters ({p})",
-            f"use --k {p} or fewer",
+            f"k = {max(k_top, k_bottom)} eigenvalues is more than the number of parameters ({p})",
+            f"ask for {p} or fewer",
         )
     if not tol > 0:
-        raise InputError(f"--tol must be positive, got {tol}", "use e.g. --tol 1e-6")
+        raise InputError(f"tol must be positive, got {tol}", "use e.g. tol = 1e-6")
     start_time, start_products = time.perf_counter(), op.products
     want = k_top + k_bottom
     size = min(p, max_basis or basis_size_for(p, torch.float64, op.device, want))

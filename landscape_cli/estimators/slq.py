@@ -33,7 +33,7 @@ NEGATIVE_RTOL = 1e-6
 PAD_SIGMAS = 5.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class SpectralDensity:
     """SLQ estimate of the normalised eigenvalue density (see `spectral_density`)."""
 
@@ -158,8 +158,8 @@ def _smoothed_density(
 
 def spectral_density(
     op: CurvatureOperator,
-    num_starts: int = 8,
-    lanczos_steps: int = 80,
+    num_starts: int,
+    lanczos_steps: int,
     seed: int = 0,
     sigma: float | None = None,
     grid_points: int = 400,

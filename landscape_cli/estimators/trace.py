@@ -15,27 +15,13 @@ budget of at least p products switches to an exact computation with the p unit v
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from landscape_cli.estimators.results import TraceEstimate
 
 import torch
 from torch import Tensor
 
 from landscape_cli.curvature.base import CurvatureOperator
 from landscape_cli.errors import InputError, NumericalError
-
-
-@dataclass
-class TraceEstimate:
-    """A trace estimate: `value` ± `stderr` (one standard error), after `products` products.
-
-    `method` is "hutch++", "hutchinson" or "exact" (stderr 0). The stderr is infinite when
-    the stochastic part had a single sample (Hutch++ with a budget of 3).
-    """
-
-    value: float
-    stderr: float
-    products: int
-    method: str
 
 
 def _check(op: CurvatureOperator, num_matvecs: int, block: int, minimum: int) -> None:
@@ -127,7 +113,7 @@ def _hutchinson_samples(
 
 
 def hutchinson_trace(
-    op: CurvatureOperator, num_matvecs: int = 60, seed: int = 0, block: int = 32
+    op: CurvatureOperator, num_matvecs: int, seed: int = 0, block: int = 32
 ) -> TraceEstimate:
     """Plain Hutchinson: mean of gᵀAg over `num_matvecs` Rademacher g (exact if ≥ p)."""
     _check(op, num_matvecs, block, 2)
@@ -141,7 +127,7 @@ def hutchinson_trace(
 
 
 def hutchpp_trace(
-    op: CurvatureOperator, num_matvecs: int = 60, seed: int = 0, block: int = 32
+    op: CurvatureOperator, num_matvecs: int, seed: int = 0, block: int = 32
 ) -> TraceEstimate:
     """Hutch++ estimate of tr(A) with exactly `num_matvecs` products (or p, exactly).
 
@@ -175,7 +161,7 @@ def hutchpp_trace(
 
 
 def hutchinson_diagonal(
-    op: CurvatureOperator, num_matvecs: int = 60, seed: int = 0, block: int = 32
+    op: CurvatureOperator, num_matvecs: int, seed: int = 0, block: int = 32
 ) -> tuple[Tensor, Tensor]:
     """Estimate diag(A) as the mean of v ⊙ Av over `num_matvecs` Rademacher v.
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-
 
 def num(value: float | None, digits: int = 6) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):

@@ -1,0 +1,158 @@
+"""From resolved options to each analysis' settings; errors name the flag (or the config key,
+or the checkpoint metadata) the bad value came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from landscape_cli.analyses.ggn_gap.analysis import GgnGapSettings
+from landscape_cli.analyses.sharpness.analysis import SharpnessSettings
+from landscape_cli.analyses.spectrum import SpectrumSettings
+from landscape_cli.analyses.taylor.analysis import (
+    DIRECTIONS,
+    TaylorSettings,
+    halving_steps,
+    load_direction,
+    parse_sweep,
+)
+from landscape_cli.cli.options import defaults
+from landscape_cli.errors import InputError
+from landscape_cli.load.vectors import read_vector
+
+
+def options_for(command: str, **given) -> dict:
+    """The table's defaults of a command with some options replaced (tests, scripts)."""
+    return {**defaults(command), **given}
+
+
+def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
+    k = int(opt["k"])
+    k_bottom = k if opt["k_bottom"] is None else int(opt["k_bottom"])
+    for name, value in (("--k", k), ("--k-bottom", k_bottom)):
+        if value > num_params:
+            raise InputError(
+                f"{name} {value} is larger than the number of parameters ({num_params})",
+                f"use {name} {num_params} or fewer",
+            )
+    return SpectrumSettings(
+        k_top=k,
+        k_bottom=k_bottom,
+        tol=float(opt["tol"]),
+        max_products=opt["max_products"],
+        trace_samples=int(opt["trace_samples"]),
+        density=bool(opt["density"]),
+        density_starts=int(opt["density_starts"]),
+        density_steps=int(opt["density_steps"]),
+        per_layer=bool(opt["per_layer"]),
+        multiplicity_check=bool(opt["multiplicity_check"]),
+        seed=int(opt["seed"]),
+    )
+
+
+def ggn_gap_settings(opt: dict) -> GgnGapSettings:
+    return GgnGapSettings(
+        k=int(opt["k"]),
+        tol=float(opt["tol"]),
+        max_products=opt["max_products"],
+        probes=int(opt["probes"]),
+        random_directions=int(opt["random_directions"]),
+        mc_samples=parse_mc_samples(opt["mc_samples"]),
+        per_layer=bool(opt["per_layer"]),
+        exact=bool(opt["exact"]),
+        seed=int(opt["seed"]),
+    )
+
+
+def parse_mc_samples(value) -> tuple[int, ...]:
+    """`1,4,16,64` (command line), an integer or a list of integers (config) → sample counts."""
+    if value is None:
+        value = defaults("ggn_gap")["mc_samples"]
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    try:
+        counts = tuple(int(str(item).strip()) for item in items)
+    except ValueError:
+        counts = ()
+    if not counts or any(c < 1 for c in counts):
+        raise InputError(
+            f"--mc-samples '{value}' is not a list of counts ≥ 1", "use e.g. --mc-samples 1,4,16,64"
+        )
+    return counts
+
+
+def taylor_settings(opt: dict, problem, direction_given: bool) -> TaylorSettings:
+    if opt["sweep"]:
+        etas = parse_sweep(opt["sweep"])
+    else:
+        etas = halving_steps(float(opt["eps"]), int(opt["steps"]))
+    vector = None
+    if opt["direction_file"]:
+        path = Path(opt["direction_file"])
+        vector = load_direction(
+            read_vector(path), problem.num_params, problem.dtype, problem.device, path.name
+        )
+    names = _direction_names(str(opt["direction"]), vector is not None and not direction_given)
+    label = Path(opt["direction_file"]).name if vector is not None else "file"
+    return TaylorSettings(
+        etas=etas,
+        directions=names,
+        direction_vector=vector,
+        direction_label=label,
+        seed=int(opt["seed"]),
+    )
+
+
+def _direction_names(value: str, file_only: bool) -> list[str]:
+    wanted = [w.strip() for w in value.split(",") if w.strip()]
+    unknown = [w for w in wanted if w not in (*DIRECTIONS, "all")]
+    if unknown or not wanted:
+        raise InputError(
+            f"unknown --direction '{value}'",
+            f"use all, or one or more (comma-separated) of: {', '.join(DIRECTIONS)}",
+        )
+    if file_only and wanted == ["all"]:
+        return []  # only the file's direction unless --direction asks for more
+    return list(DIRECTIONS) if "all" in wanted else list(dict.fromkeys(wanted))
+
+
+def sharpness_settings(
+    opt: dict, sources: dict[str, str], num_params: int, k_top: int | None = None
+) -> SharpnessSettings:
+    """Checked settings from the resolved options (`k_top` overrides --k)."""
+    k = int(opt["k"]) if k_top is None else k_top
+    if not 1 <= k <= num_params:
+        raise InputError(
+            f"--k must be between 1 and the number of parameters ({num_params}), got {k}",
+            "use e.g. --k 5",
+        )
+    lr, source = _learning_rate(opt["lr"], sources.get("lr", "default"))
+    return SharpnessSettings(
+        k_top=k,
+        k_bottom=1,
+        tol=float(opt["tol"]),
+        max_products=opt["max_products"],
+        trace_samples=int(opt["trace_samples"]),
+        lr=lr,
+        lr_source=source,
+        eps_sharpness=float(opt["eps_sharpness"]),
+        rho=float(opt["rho"]),
+        avg_rho=float(opt["avg_rho"]),
+        ascent_steps=int(opt["ascent_steps"]),
+        avg_samples=int(opt["avg_samples"]),
+        slice_points=int(opt.get("slice_points") or defaults("sharpness")["slice_points"]),
+        slice_radius=float(opt.get("slice_radius") or defaults("sharpness")["slice_radius"]),
+        seed=int(opt["seed"]),
+    )
+
+
+LR_SOURCES = {"cli": "--lr", "config": "config", "metadata": "checkpoint metadata"}
+
+
+def _learning_rate(value, source: str) -> tuple[float | None, str]:
+    """η and where it came from; a checkpoint's own lr is checked here (options were earlier)."""
+    if value is None:
+        return None, ""
+    if source == "metadata" and not (float(value) > 0 and float(value) != float("inf")):
+        raise InputError(
+            f"the checkpoint's lr must be positive and finite, got {value}", "use e.g. 1e-3"
+        )
+    return float(value), LR_SOURCES.get(source, "config")

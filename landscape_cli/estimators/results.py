@@ -1,0 +1,63 @@
+"""The values estimators return, each with how far it can be off.
+
+Two kinds of bound, one shape (`value` and `bound`):
+- certified: an eigenvalue θ with the residual ‖Ax − θx‖ of its unit Ritz vector; some
+  eigenvalue of the symmetric A lies within that distance (`Eigenpair.error_bound`);
+- statistical: a stochastic estimate with one standard error (`Estimate.stderr`).
+Results are frozen: an analysis builds them once, and `dataclasses.replace` makes a changed copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Eigenpair:
+    value: float
+    error_bound: float  # ‖A x − θ x‖ for the unit Ritz vector x
+    converged: bool
+
+    @property
+    def bound(self) -> float:
+        return self.error_bound
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """`value` ± `stderr` (one standard error of a stochastic estimate; 0 when exact)."""
+
+    value: float
+    stderr: float
+
+    @property
+    def bound(self) -> float:
+        return self.stderr
+
+
+@dataclass(frozen=True)
+class TraceEstimate(Estimate):
+    """A trace estimate after `products` products.
+
+    `method` is "hutch++", "hutchinson" or "exact" (stderr 0). The stderr is infinite when
+    the stochastic part had a single sample (Hutch++ with a budget of 3).
+    """
+
+    products: int
+    method: str
+
+
+@dataclass(frozen=True)
+class EigenResult:
+    top: list[Eigenpair]  # descending
+    bottom: list[Eigenpair]  # ascending (most negative first)
+    top_vectors: Tensor | None = field(default=None, repr=False)  # (p, k), unit columns
+    bottom_vectors: Tensor | None = field(default=None, repr=False)
+    products: int = 0
+    restarts: int = 0
+    krylov_dim: int = 0
+    tol: float = 0.0
+    converged: bool = False
+    seconds: float = 0.0

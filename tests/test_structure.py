@@ -1,0 +1,94 @@
+"""The layout's rules, checked on the source: layers import only downwards, the batches are read
+in two files, numerical modules name no CLI flag, modules stay small, and every option is
+declared once (its default, type and help in the option table, nowhere else)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from landscape_cli.cli import options
+from landscape_cli.cli.app import app
+
+PACKAGE = Path(__file__).resolve().parents[1] / "landscape_cli"
+CORE = ["curvature", "estimators", "analyses", "load", "problem.py", "losses.py", "errors.py"]
+UI_LIBRARIES = {"typer", "click", "rich", "matplotlib"}
+
+
+def modules(*parts: str) -> list[Path]:
+    out = []
+    for part in parts:
+        path = PACKAGE / part
+        out += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return out
+
+
+def imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", modules(*CORE), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_numerical_core_imports_no_user_interface(path):
+    ui = {n for n in imported(path) if n.split(".")[0] in UI_LIBRARIES}
+    upward = {n for n in imported(path) if n.startswith(("landscape_cli.cli", "landscape_cli.render"))}
+    assert not ui and not upward, f"{path.name} imports {sorted(ui | upward)}"
+
+
+def test_only_the_problem_and_the_operator_base_read_the_batches():
+    readers = {
+        str(p.relative_to(PACKAGE))
+        for p in modules("")
+        if re.search(r"\.batches\b", p.read_text())
+    }
+    assert readers <= {"problem.py", "curvature/base.py"}, readers
+
+
+@pytest.mark.parametrize("path", modules("curvature", "estimators"), ids=lambda p: p.name)
+def test_operators_and_estimators_name_no_flag(path):
+    strings = [
+        node.value
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    flags = [s for s in strings if re.search(r"(^|\s|`)--[a-z]", s)]
+    assert not flags, flags
+
+
+def test_no_module_is_over_500_lines():
+    long = {str(p.relative_to(PACKAGE)): n for p in modules("") if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, long
+
+
+def test_render_modules_load_matplotlib_only_for_figures():
+    for path in modules("render/terminal", "cli"):
+        assert "matplotlib" not in {n.split(".")[0] for n in imported(path)}, path
+
+
+def test_every_option_is_declared_once_per_command():
+    for command in options.ALL:
+        names = [o.name for o in options.TABLE if command in o.commands]
+        assert len(names) == len(set(names)), command
+
+
+def test_command_parameters_are_the_option_table():
+    registered = {info.name: info.callback for info in app.registered_commands}
+    assert set(registered) == {c.replace("_", "-") for c in options.ALL}
+    for name, callback in registered.items():
+        declared = list(options.options_of(name.replace("-", "_")))
+        assert list(callback.__signature__.parameters) == declared
+
+
+def test_no_settings_or_command_module_states_a_default_of_its_own():
+    """Defaults live in the option table: a command module or the settings layer holding a
+    literal default (DEFAULT_X = ...) would be a second place."""
+    for path in modules("cli/commands", "cli/settings.py"):
+        assert not re.search(r"^DEFAULT_\w+ = ", path.read_text(), re.M), path
