@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from landscape_cli.analyses.sharpness.analysis import Metric
+from landscape_cli.analyses.sharpness import Metric
 from landscape_cli.errors import InputError, LandscapeError, NumericalError
 
 EXIT_PASS, EXIT_VIOLATED, EXIT_INPUT, EXIT_NUMERICAL = 0, 1, 2, 3

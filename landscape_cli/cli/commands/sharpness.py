@@ -7,13 +7,17 @@ from typing import Annotated
 
 import typer
 
-from landscape_cli.analyses.sharpness.adam import optimizer_state_of
-from landscape_cli.analyses.sharpness.analysis import SharpnessSettings, analyse_sharpness
+from landscape_cli.analyses.sharpness import (
+    SharpnessSettings,
+    analyse_sharpness,
+    optimizer_state_of,
+)
 from landscape_cli.cli import options as o
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.session import open_session
 from landscape_cli.errors import InputError
-from landscape_cli.render.terminal.sharpness import draw_slices, draw_spectrum, print_sharpness
+from landscape_cli.render.figures.sharpness import draw_slices, draw_spectrum
+from landscape_cli.render.terminal.sharpness import print_sharpness
 
 # Options of `sharpness` and `gate` beyond the shared ones (defaults in options.DEFAULTS).
 K = Annotated[int | None, typer.Option("--k", help="How many top eigenvalues.")]
