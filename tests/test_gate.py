@@ -15,9 +15,8 @@ from torch import nn
 from typer.testing import CliRunner
 
 from landscape_cli.analyses import gate as g
-from landscape_cli.cli import thresholds
-from landscape_cli.analyses.sharpness.analysis import METRICS, Metric
-from landscape_cli.cli import app
+from landscape_cli.analyses.sharpness import METRICS, Metric
+from landscape_cli.cli import app, thresholds
 from landscape_cli.errors import InputError, NumericalError
 
 ROOT = Path(__file__).resolve().parents[1]

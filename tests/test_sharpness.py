@@ -12,19 +12,18 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses.sharpness import analysis as S
-from landscape_cli.analyses.sharpness.adam import (
+from landscape_cli.analyses import sharpness as S
+from landscape_cli.analyses.sharpness import (
     AdamStateError,
     adam_state,
     analyse_adam,
-    diag_pp,
     optimizer_state_of,
     threshold,
 )
 from landscape_cli.cli import app
 from landscape_cli.curvature import HessianOperator
 from landscape_cli.errors import InputError
-from landscape_cli.estimators.trace import hutchinson_diagonal
+from landscape_cli.estimators.trace import diag_pp, hutchinson_diagonal
 from landscape_cli.losses import get_loss
 from landscape_cli.problem import build_problem
 from sample_models.mlp import build
@@ -110,7 +109,7 @@ def test_box_ascent_on_a_dense_quadratic_is_a_lower_bound_close_to_the_vertex_ma
         for d in [torch.tensor(signs, dtype=torch.float64) * radius]
     )
     result = S.box_ascent(
-        lambda f: S.value_and_gradient(problem, f),
+        problem.loss_and_gradient,
         problem.flat_params(),
         radius,
         30,
@@ -128,7 +127,7 @@ def test_adaptive_sharpness_is_the_mean_of_per_batch_maxima():
     settings = S.SharpnessSettings(rho=rho, chunk_size=m, ascent_steps=20)
     report = S.analyse_sharpness(problem, settings, parts={"adaptive"})
     radius = rho * problem.flat_params().abs()
-    parts = S.chunks(problem, m)
+    parts = problem.subsets(m)
     assert [p.num_samples for p in parts] == [4, 4, 4]
     exact = sum(closed_form_box_max(p, radius) * p.num_samples for p in parts) / len(X)
     a = report.adaptive_sharpness

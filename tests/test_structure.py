@@ -39,15 +39,15 @@ def imported(path: Path) -> set[str]:
 @pytest.mark.parametrize("path", modules(*CORE), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_the_numerical_core_imports_no_user_interface(path):
     ui = {n for n in imported(path) if n.split(".")[0] in UI_LIBRARIES}
-    upward = {n for n in imported(path) if n.startswith(("landscape_cli.cli", "landscape_cli.render"))}
+    upward = {
+        n for n in imported(path) if n.startswith(("landscape_cli.cli", "landscape_cli.render"))
+    }
     assert not ui and not upward, f"{path.name} imports {sorted(ui | upward)}"
 
 
 def test_only_the_problem_and_the_operator_base_read_the_batches():
     readers = {
-        str(p.relative_to(PACKAGE))
-        for p in modules("")
-        if re.search(r"\.batches\b", p.read_text())
+        str(p.relative_to(PACKAGE)) for p in modules("") if re.search(r"\.batches\b", p.read_text())
     }
     assert readers <= {"problem.py", "curvature/base.py"}, readers
 
@@ -64,7 +64,11 @@ def test_operators_and_estimators_name_no_flag(path):
 
 
 def test_no_module_is_over_500_lines():
-    long = {str(p.relative_to(PACKAGE)): n for p in modules("") if (n := len(p.read_text().splitlines())) > 500}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in modules("")
+        if (n := len(p.read_text().splitlines())) > 500
+    }
     assert not long, long
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from landscape_cli.analyses.sharpness.analysis import Metric
+from landscape_cli.analyses.sharpness import Metric
 from landscape_cli.errors import InputError, LandscapeError, NumericalError
 
 EXIT_PASS, EXIT_VIOLATED, EXIT_INPUT, EXIT_NUMERICAL = 0, 1, 2, 3

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 from landscape_cli.analyses.gate import Relative, Threshold
-from landscape_cli.analyses.sharpness.analysis import Metric
+from landscape_cli.analyses.sharpness import Metric
 from landscape_cli.errors import InputError
 
 KEYS = ("max", "min", "max_increase", "max_decrease")  # of a [gate] table's entries

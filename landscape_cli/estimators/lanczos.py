@@ -37,7 +37,6 @@ def basis_size_for(p: int, dtype: torch.dtype, device, wanted: int) -> int:
     fits = int(BASIS_SHARE * free_memory_bytes(torch.device(device)) // (p * element))
     return max(min(MAX_BASIS, fits, p), min(p, 3 * wanted + 10))
 
-
     @property
     def scale(self) -> float:
         values = [abs(e.value) for e in self.top + self.bottom]

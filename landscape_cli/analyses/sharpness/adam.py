@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from torch import Tensor
 
+from landscape_cli.analyses.sharpness.report import AdamReport, DiagonalFit
 from landscape_cli.curvature.base import CurvatureOperator, ScaledOperator
-from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
-from landscape_cli.estimators.trace import hutchinson_diagonal, rademacher
+from landscape_cli.estimators.lanczos import EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.trace import diag_pp
 from landscape_cli.problem import Problem
 
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state", "optimizer_state_dict", "optim")
@@ -40,7 +40,7 @@ class AdamStateError(Exception):
     """The checkpoint's optimizer state cannot serve (not Adam, or not mappable)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class AdamState:
     """Adam's state for the problem's parameters θ, flattened in the problem's order."""
 
@@ -91,15 +91,7 @@ def adam_state(problem: Problem, optimizer: dict) -> AdamState:
         idx = index_of[name]
         entry = state.get(idx, state.get(str(idx)))
         group = group_of[idx]
-        if not isinstance(entry, dict) or "exp_avg_sq" not in entry:
-            raise AdamStateError(f"no Adam second moment (exp_avg_sq) for parameter '{name}'")
-        use_max = bool(group.get("amsgrad")) and "max_exp_avg_sq" in entry
-        v = entry["max_exp_avg_sq" if use_max else "exp_avg_sq"]
-        if tuple(v.shape) != tuple(param.shape):
-            raise AdamStateError(
-                f"exp_avg_sq of '{name}' has shape {tuple(v.shape)}, the parameter "
-                f"{tuple(param.shape)}: the optimizer state does not belong to these parameters"
-            )
+        v, use_max = _second_moment(name, param, entry, group)
         step = int(float(entry.get("step", 0)))
         beta1, beta2 = (float(b) for b in group.get("betas", (0.9, 0.999)))
         if step < 1:
@@ -126,6 +118,20 @@ def adam_state(problem: Problem, optimizer: dict) -> AdamState:
         weight_decay=max(decays),
         amsgrad=amsgrad,
     )
+
+
+def _second_moment(name: str, param: Tensor, entry, group: dict) -> tuple[Tensor, bool]:
+    """The parameter's v (max_exp_avg_sq under AMSGrad), checked, and whether it is the max."""
+    if not isinstance(entry, dict) or "exp_avg_sq" not in entry:
+        raise AdamStateError(f"no Adam second moment (exp_avg_sq) for parameter '{name}'")
+    use_max = bool(group.get("amsgrad")) and "max_exp_avg_sq" in entry
+    v = entry["max_exp_avg_sq" if use_max else "exp_avg_sq"]
+    if tuple(v.shape) != tuple(param.shape):
+        raise AdamStateError(
+            f"exp_avg_sq of '{name}' has shape {tuple(v.shape)}, the parameter "
+            f"{tuple(param.shape)}: the optimizer state does not belong to these parameters"
+        )
+    return v, use_max
 
 
 def _index_map(problem: Problem, groups: list) -> tuple[dict[str, int], dict[int, dict]]:
@@ -161,37 +167,6 @@ def _strip(name: str) -> str:
     return name
 
 
-@dataclass
-class DiagonalFit:
-    """How well √v̂ tracks |diag H| (source text 003)."""
-
-    rank_correlation: float  # Spearman ρ between √v̂ and |diag H|
-    scale: float  # c in |diag H| ≈ c·√v̂: median of |H_ii|/√v̂_i
-    newton_ratio: float  # c·η: 1 means Adam's step is the diagonal Newton step
-    log10_spread: float  # interquartile range of log10(|H_ii|/√v̂_i)
-    samples: int  # products for diag H (Diag++; p or more: exact)
-    exact: bool
-    significant_fraction: float  # share of entries with |H_ii| > 2 standard errors
-    sqrt_v_hat: Tensor | None = field(default=None, repr=False)
-    diag_h: Tensor | None = field(default=None, repr=False)
-
-
-@dataclass
-class AdamReport:
-    lr: float
-    beta1: float
-    beta2: float
-    eps: float
-    step: int
-    weight_decay: float
-    threshold: float  # (2 + 2β₁)/((1 − β₁)η)
-    preconditioned: Eigenpair | None  # λ_max(D^-1/2 H D^-1/2), D = diag(√v̂ + ε)
-    margin: float | None  # preconditioned / threshold (< 1: stable)
-    products: int
-    fit: DiagonalFit | None = None
-    notes: list[str] = field(default_factory=list)
-
-
 def single_lr(adam: AdamState, lr: float | None) -> float:
     """The η to judge Adam with: the given one, else the groups' common learning rate."""
     if lr is not None:
@@ -200,6 +175,17 @@ def single_lr(adam: AdamState, lr: float | None) -> float:
     if len(values) != 1 or not math.isfinite(float(values[0])):
         raise AdamStateError("the parameter groups use different learning rates (pass --lr)")
     return float(values[0])
+
+
+def resolve_adam(problem: Problem, optimizer: dict | None, lr: float | None):
+    """(AdamState, η) or (None, reason)."""
+    if optimizer is None:
+        return None, "the checkpoint holds no optimizer state"
+    try:
+        state = adam_state(problem, optimizer)
+        return (state, single_lr(state, lr)), ""
+    except AdamStateError as exc:
+        return None, f"the optimizer state cannot be used: {exc}"
 
 
 def analyse_adam(
@@ -253,37 +239,17 @@ def preconditioned_eigen(
 ) -> EigenResult:
     """Top eigenpair of D^-1/2 H D^-1/2, D = diag(√v̂ + ε), by Lanczos (certified residual)."""
     pre = ScaledOperator(op, adam.preconditioner().rsqrt())
-    result = extreme_eigenpairs(
+    return extreme_eigenpairs(
         pre, 1, 0, tol=tol, max_products=max_products, seed=seed, progress=progress
     )
-    return result
-
-
-def diag_pp(op: CurvatureOperator, num_matvecs: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """diag(A) by Diag++ (Baston & Nakatsukasa 2022, the diagonal analogue of Hutch++):
-    Q = orth(A S) from k = m/3 Rademacher columns, diag(A Q Qᵀ) exactly (k more products), and
-    Hutchinson E[v ⊙ A(I − QQᵀ)v] on the rest with m − 2k vectors. Unbiased; the deflated part
-    leaves far less variance than plain Hutchinson when a few eigenvalues dominate (on the
-    bundled sample, 100 products: 10% relative error against 75%). Returns (diag, stderr);
-    a budget of p or more gives the exact diagonal."""
-    p = op.num_params
-    k = num_matvecs // 3
-    if num_matvecs >= p or k < 1 or num_matvecs - 2 * k < 2:
-        return hutchinson_diagonal(op, num_matvecs=max(2, num_matvecs), seed=seed)
-    gen = torch.Generator(device=op.device).manual_seed(int(seed))
-    S = rademacher(p, k, gen, op.dtype, op.device)
-    Q, _ = torch.linalg.qr(op.matmat(S))
-    AQ = op.matmat(Q)
-    V = rademacher(p, num_matvecs - 2 * k, gen, op.dtype, op.device)
-    Z = (V * (op.matmat(V) - AQ @ (Q.T @ V))).double()
-    rest, spread = Z.mean(dim=1), Z.std(dim=1, unbiased=True) / math.sqrt(Z.shape[1])
-    return ((AQ * Q).sum(dim=1).double() + rest).to(op.dtype), spread.to(op.dtype)
 
 
 def diagonal_fit(
     op: CurvatureOperator, adam: AdamState, lr: float, samples: int, seed: int
 ) -> DiagonalFit:
     """Spearman correlation and median scale between √v̂ and a Diag++ estimate of |diag H|."""
+    from scipy.stats import spearmanr  # slow to import: only when a fit is asked for
+
     diag, stderr = diag_pp(op, max(2, samples), seed=seed)
     h = diag.abs().double().cpu().numpy()
     s = adam.sqrt_v_hat.double().cpu().numpy()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from landscape_cli.analyses import gate as g
-from landscape_cli.analyses.sharpness.adam import optimizer_state_of
-from landscape_cli.analyses.sharpness.analysis import (
+from landscape_cli.analyses.sharpness import (
     METRICS,
     analyse_sharpness,
+    optimizer_state_of,
     parts_for,
     unavailable_metrics,
 )

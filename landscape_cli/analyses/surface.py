@@ -1,0 +1,93 @@
+"""The loss along directions in parameter space: 1D slices L(θ + t·d).
+
+Directions are a unit vector given by the caller (e.g. the top Hessian eigenvector, with its
+quadratic model beside it) or filter-normalised random directions (Li et al. 2018,
+"Visualizing the loss landscape of neural nets"; biases get no component).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from landscape_cli.problem import Problem
+
+
+@dataclass(frozen=True)
+class LossSlice:
+    label: str
+    kind: str  # "eigenvector" | "filter-normalised"
+    t: list[float]
+    loss: list[float]
+    quadratic: list[float] | None = None  # L + t·gᵀd + ½t²·λ along the eigenvector
+
+
+def slice_grid(radius: float, points: int) -> Tensor:
+    """`points` values of t evenly spaced over [−radius, radius] (float64)."""
+    return torch.linspace(-radius, radius, points, dtype=torch.float64)
+
+
+def filter_normalised_direction(problem: Problem, generator: torch.Generator) -> Tensor:
+    """A Gaussian direction rescaled filter by filter to the norms of θ's filters (Li et al.
+    2018): each slice along dim 0 of a weight tensor (a Linear row, a Conv output channel
+    with all its input channels and kernel taps) gets ‖d_i‖ = ‖θ_i‖; 1-D parameters
+    (biases, norms) get 0, unless θ holds nothing else."""
+    parts = []
+    for p in problem.params:
+        d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p)
+        if p.ndim >= 2:
+            d = d * _filter_norms(p) / _filter_norms(d).clamp_min(1e-30)
+        else:
+            d = torch.zeros_like(p)
+        parts.append(d.reshape(-1))
+    direction = torch.cat(parts)
+    if float(direction.norm()) == 0:  # only 1-D parameters: normalise each tensor whole
+        parts = []
+        for p in problem.params:
+            d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p)
+            parts.append((d * p.norm() / d.norm().clamp_min(1e-30)).reshape(-1))
+        direction = torch.cat(parts)
+    return direction
+
+
+def _filter_norms(w: Tensor) -> Tensor:
+    """‖w_i‖ of each slice w_i = w[i] (flattened), shaped to broadcast against w."""
+    return torch.linalg.vector_norm(w.flatten(1), dim=1).reshape(-1, *[1] * (w.ndim - 1))
+
+
+def loss_slice(problem: Problem, direction: Tensor, t: Tensor) -> list[float]:
+    theta = problem.flat_params()
+    return [problem.loss_at(theta + float(s) * direction) for s in t]
+
+
+def eigen_slice(
+    problem: Problem,
+    vector: Tensor,
+    eigenvalue: float,
+    t: Tensor,
+    loss: float,
+    label: str = "top eigenvector",
+) -> LossSlice:
+    """L along a unit eigenvector v, with its quadratic model L + t·gᵀv + ½λt²."""
+    slope = float(problem.gradient().double() @ vector.double())
+    quad = [loss + float(s) * slope + 0.5 * eigenvalue * float(s) ** 2 for s in t]
+    return LossSlice(label, "eigenvector", t.tolist(), loss_slice(problem, vector, t), quad)
+
+
+def random_slices(problem: Problem, count: int, t: Tensor, seed: int) -> list[LossSlice]:
+    """L along `count` filter-normalised random directions, drawn from one seeded stream."""
+    gen = torch.Generator().manual_seed(int(seed))
+    slices = []
+    for i in range(count):
+        d = filter_normalised_direction(problem, gen)
+        slices.append(
+            LossSlice(
+                f"random direction {i + 1}",
+                "filter-normalised",
+                t.tolist(),
+                loss_slice(problem, d, t),
+            )
+        )
+    return slices
