@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from landscape_cli.analyses.ggn_gap.analysis import GgnGapSettings, analyse_ggn_gap
+from landscape_cli.analyses.ggn_gap import GgnGapSettings, analyse_ggn_gap
 from landscape_cli.cli import options as o
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.session import open_session
 from landscape_cli.errors import InputError
-from landscape_cli.render.terminal.ggn_gap import draw_ggn_gap, print_ggn_gap
+from landscape_cli.render.figures.ggn_gap import draw_ggn_gap
+from landscape_cli.render.terminal.ggn_gap import print_ggn_gap
 
 DEFAULT_MC_SAMPLES = (1, 4, 16, 64)
 
