@@ -22,6 +22,9 @@ from torch import Tensor
 
 from landscape_cli.errors import InputError
 
+# A residual within this tolerance (on the scale `Loss.residuals` puts it on) counts as fit.
+FIT_TOLERANCE = 0.05
+
 
 class Loss:
     name = "loss"
@@ -58,6 +61,18 @@ class Loss:
 
     def nll_scale(self, z: Tensor) -> float:
         return 1.0
+
+    def residuals(self, z: Tensor, y: Tensor, tol: float = FIT_TOLERANCE) -> tuple[Tensor, str]:
+        """Per-output residuals of flat outputs z on a scale where `tol` means "fit", and
+        the definition; here in target standard deviations (regression)."""
+        y = y.reshape(z.shape).to(z.dtype)
+        scale = float(y.std()) if y.numel() > 1 and float(y.std()) > 0 else 1.0
+        definition = f"every output within {tol} target standard deviations of its target"
+        return (z - y) / scale, definition
+
+    def correct(self, z: Tensor, y: Tensor) -> float | None:
+        """The share of examples predicted right (None where there is no right answer)."""
+        return None
 
 
 class CrossEntropy(Loss):
@@ -130,6 +145,16 @@ class CrossEntropy(Loss):
         onehot = F.one_hot(draws.T.to(z.device), z.shape[1]).to(z.dtype)  # (num, N, C)
         return p.unsqueeze(0) - onehot
 
+    def residuals(self, z: Tensor, y: Tensor, tol: float = FIT_TOLERANCE) -> tuple[Tensor, str]:
+        t = y if y.dtype.is_floating_point else F.one_hot(y, z.shape[1])
+        return torch.softmax(z, 1) - t.to(z.dtype), (
+            f"every class probability within {tol} of its target (p_y ≥ {1 - tol} for labels)"
+        )
+
+    def correct(self, z: Tensor, y: Tensor) -> float | None:
+        labels = y.argmax(1) if y.dtype.is_floating_point else y
+        return float((z.argmax(1) == labels).double().mean())
+
 
 class NLL(CrossEntropy):
     """Negative log-likelihood on log-probabilities (outputs of log_softmax)."""
@@ -194,6 +219,15 @@ class BCE(Loss):
         u = torch.rand((num, *p.shape), generator=generator, dtype=p.dtype, device="cpu")
         y = (u.to(p.device) < p).to(p.dtype)
         return (p - y) / math.sqrt(z.shape[1])
+
+    def residuals(self, z: Tensor, y: Tensor, tol: float = FIT_TOLERANCE) -> tuple[Tensor, str]:
+        return torch.sigmoid(z) - y.reshape(z.shape).to(z.dtype), (
+            f"every output probability within {tol} of its target"
+        )
+
+    def correct(self, z: Tensor, y: Tensor) -> float | None:
+        right = (z > 0) == (y.reshape(z.shape) > 0.5)
+        return float(right.all(dim=1).double().mean())
 
 
 class MSE(Loss):

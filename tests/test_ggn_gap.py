@@ -19,7 +19,7 @@ from dense import (
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses.ggn_gap.analysis import GgnGapSettings, analyse_ggn_gap
+from landscape_cli.analyses.ggn_gap import GgnGapSettings, analyse_ggn_gap
 from landscape_cli.curvature import FisherOperator
 from landscape_cli.errors import InputError
 from landscape_cli.losses import get_loss

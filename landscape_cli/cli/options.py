@@ -86,111 +86,111 @@ class Option:
         return str if self.choices else self.type
 
 
-O = Option
+Opt = Option
 # fmt: off
 TABLE: tuple[Option, ...] = (
     # -- what to analyse ------------------------------------------------------------------
-    O("model", Path, None, "Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
+    Opt("model", Path, None, "Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
       "Default: the config's `model`, else the bundled sample.", argument=True),
-    O("data", str, None, "Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), or "
+    Opt("data", str, None, "Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), or "
       "module:fn / file.py:fn. Default: the checkpoint's metadata."),
-    O("model_factory", str, None, "Builds the model for a state dict: package.module:build or "
+    Opt("model_factory", str, None, "Builds the model for a state dict: package.module:build or "
       "path/to/file.py:build."),
-    O("factory_kwargs", str, None, "Keyword arguments for the model factory, as a JSON object: "
+    Opt("factory_kwargs", str, None, "Keyword arguments for the model factory, as a JSON object: "
       "'{\"hidden\": 64}'."),
-    O("loss", LossName, "cross-entropy", "The loss: mean over examples.", noun="loss"),
-    O("config", Path, None, "TOML file with option values."),
-    O("samples", int, None, "Use a seeded random subset of N examples.", least=1),
-    O("batch_size", int, None, "Examples per batch (default: all).", least=1),
-    O("dtype", Dtype, "float64", "Precision of the model, the data and the products.",
+    Opt("loss", LossName, "cross-entropy", "The loss: mean over examples.", noun="loss"),
+    Opt("config", Path, None, "TOML file with option values."),
+    Opt("samples", int, None, "Use a seeded random subset of N examples.", least=1),
+    Opt("batch_size", int, None, "Examples per batch (default: all).", least=1),
+    Opt("dtype", Dtype, "float64", "Precision of the model, the data and the products.",
       noun="dtype"),
-    O("device", str, "auto", "auto | cpu | cuda (or cuda:N)."),
-    O("seed", int, 0, "Seed for every random choice."),
-    O("params", str, None, "Regex: which parameters form θ (default all)."),
-    O("trust_checkpoint", bool, False, "Trust the checkpoint: let it run code (pickled objects, "
+    Opt("device", str, "auto", "auto | cpu | cuda (or cuda:N)."),
+    Opt("seed", int, 0, "Seed for every random choice."),
+    Opt("params", str, None, "Regex: which parameters form θ (default all)."),
+    Opt("trust_checkpoint", bool, False, "Trust the checkpoint: let it run code (pickled objects, "
       ".pt2 archives, factories named in its metadata). Trusted files only."),
-    O("strategy", Strategy, "auto", "How curvature products are formed (see the README).",
+    Opt("strategy", Strategy, "auto", "How curvature products are formed (see the README).",
       noun="product strategy"),
     # -- spectrum -------------------------------------------------------------------------
-    O("curvature", Curvature, "hessian", "The matrix: Hessian, Generalized Gauss-Newton, Fisher "
+    Opt("curvature", Curvature, "hessian", "The matrix: Hessian, Generalized Gauss-Newton, Fisher "
       "or empirical Fisher.", ("spectrum",), noun="curvature"),
-    O("k", int, 5, "How many top eigenvalues.", ("spectrum", "sharpness"), least=0),
-    O("k", int, 5, "How many top and bottom eigenvalues of H, G and T.", ("ggn_gap",), least=0),
-    O("k_bottom", int, None, "How many bottom (most negative) eigenvalues (default: --k).",
+    Opt("k", int, 5, "How many top eigenvalues.", ("spectrum", "sharpness"), least=0),
+    Opt("k", int, 5, "How many top and bottom eigenvalues of H, G and T.", ("ggn_gap",), least=0),
+    Opt("k_bottom", int, None, "How many bottom (most negative) eigenvalues (default: --k).",
       ("spectrum",), least=0),
-    O("tol", float, 1e-6, "Lanczos: converged when ‖Av−λv‖ ≤ tol·max|λ|.", SOLVED,
+    Opt("tol", float, 1e-6, "Lanczos: converged when ‖Av−λv‖ ≤ tol·max|λ|.", SOLVED,
       positive=True),
-    O("max_products", int, None, "Cap on each eigen-solve's products.", SOLVED, least=1),
-    O("mc_samples", int, None, "Monte-Carlo Fisher with S sampled labels per example "
+    Opt("max_products", int, None, "Cap on each eigen-solve's products.", SOLVED, least=1),
+    Opt("mc_samples", int, None, "Monte-Carlo Fisher with S sampled labels per example "
       "(default: exact).", ("spectrum",), least=1),
-    O("trace_samples", int, 60, "Products for the Hutch++ trace.",
+    Opt("trace_samples", int, 60, "Products for the Hutch++ trace.",
       ("spectrum", "sharpness", "gate"), least=3),
-    O("density", bool, False, "Spectral density by stochastic Lanczos quadrature.",
+    Opt("density", bool, False, "Spectral density by stochastic Lanczos quadrature.",
       ("spectrum",)),
-    O("density_starts", int, 8, "SLQ random starts.", ("spectrum",), least=1),
-    O("density_steps", int, 80, "SLQ Lanczos steps.", ("spectrum",), least=2),
-    O("per_layer", bool, False, "Top eigenvalue and trace of each parameter block.",
+    Opt("density_starts", int, 8, "SLQ random starts.", ("spectrum",), least=1),
+    Opt("density_steps", int, 80, "SLQ Lanczos steps.", ("spectrum",), least=2),
+    Opt("per_layer", bool, False, "Top eigenvalue and trace of each parameter block.",
       ("spectrum",)),
-    O("per_layer", bool, False, "The gap of each parameter block.", ("ggn_gap",)),
-    O("multiplicity_check", bool, False, "Lock the converged pairs and search again from a "
+    Opt("per_layer", bool, False, "The gap of each parameter block.", ("ggn_gap",)),
+    Opt("multiplicity_check", bool, False, "Lock the converged pairs and search again from a "
       "fresh vector, so repeated eigenvalues are listed as often as they occur (about twice "
       "the products).", ("spectrum",)),
     # -- ggn-gap --------------------------------------------------------------------------
-    O("exact", bool, False, "Dense H, G, F and EF (models up to 4000 parameters).",
+    Opt("exact", bool, False, "Dense H, G, F and EF (models up to 4000 parameters).",
       ("ggn_gap",)),
-    O("probes", int, 30, "Random probes for the Frobenius-norm estimates.", ("ggn_gap",),
+    Opt("probes", int, 30, "Random probes for the Frobenius-norm estimates.", ("ggn_gap",),
       least=1),
-    O("random_directions", int, 2, "Random unit directions among the named ones.",
+    Opt("random_directions", int, 2, "Random unit directions among the named ones.",
       ("ggn_gap",), least=0),
-    O("mc_samples", str, "1,4,16,64", "Labels sampled per example for the Monte-Carlo Fisher, "
+    Opt("mc_samples", str, "1,4,16,64", "Labels sampled per example for the Monte-Carlo Fisher, "
       "comma-separated.", ("ggn_gap",)),
     # -- taylor-check ---------------------------------------------------------------------
-    O("eps", float, 1e-3, "Largest step η; --steps halvings follow it.", TAYLOR,
+    Opt("eps", float, 1e-3, "Largest step η; --steps halvings follow it.", TAYLOR,
       positive=True),
-    O("steps", int, 12, "How many times η is halved after --eps.", TAYLOR,
+    Opt("steps", int, 12, "How many times η is halved after --eps.", TAYLOR,
       least=1),
-    O("sweep", str, None, "MIN:MAX:N log-spaced steps instead, e.g. 1e-6:1e-1:13.", TAYLOR),
-    O("direction", str, "all", "gradient | top-eigenvector | bottom-eigenvector | random | "
+    Opt("sweep", str, None, "MIN:MAX:N log-spaced steps instead, e.g. 1e-6:1e-1:13.", TAYLOR),
+    Opt("direction", str, "all", "gradient | top-eigenvector | bottom-eigenvector | random | "
       "all, or a list: a,b.", TAYLOR),
-    O("direction_file", Path, None, "Your own direction: a flat vector of length p (.pt or "
+    Opt("direction_file", Path, None, "Your own direction: a flat vector of length p (.pt or "
       ".npy).", ("taylor_check",)),
     # -- sharpness and gate ---------------------------------------------------------------
-    O("lr", float, None, "Learning rate η for the stability figures (default: the checkpoint's "
+    Opt("lr", float, None, "Learning rate η for the stability figures (default: the checkpoint's "
       "metadata, else its optimizer state).", ("sharpness", "gate"), positive=True),
-    O("rho", float, 1e-3, "Adaptive worst-case radius: |δ_i| ≤ ρ|θ_i|.", ("sharpness", "gate"),
+    Opt("rho", float, 1e-3, "Adaptive worst-case radius: |δ_i| ≤ ρ|θ_i|.", ("sharpness", "gate"),
       positive=True),
-    O("avg_rho", float, 0.1, "Adaptive average-case σ_i = ρ|θ_i|.", ("sharpness", "gate"),
+    Opt("avg_rho", float, 0.1, "Adaptive average-case σ_i = ρ|θ_i|.", ("sharpness", "gate"),
       positive=True),
-    O("eps_sharpness", float, 1e-3, "Keskar ε: box |δ_i| ≤ ε(|θ_i| + 1).",
+    Opt("eps_sharpness", float, 1e-3, "Keskar ε: box |δ_i| ≤ ε(|θ_i| + 1).",
       ("sharpness", "gate"), positive=True),
-    O("ascent_steps", int, 20, "Projected gradient-ascent iterations for the worst cases.",
+    Opt("ascent_steps", int, 20, "Projected gradient-ascent iterations for the worst cases.",
       ("sharpness", "gate"), least=1),
-    O("avg_samples", int, 32, "Gaussian perturbations (each at ±δ) for the average case.",
+    Opt("avg_samples", int, 32, "Gaussian perturbations (each at ±δ) for the average case.",
       ("sharpness", "gate"), least=2),
-    O("slice_points", int, 41, "Points per 1D loss slice.", ("sharpness",), least=3),
-    O("slice_radius", float, 1.0, "Slices run over t ∈ [−r, r].", ("sharpness",),
+    Opt("slice_points", int, 41, "Points per 1D loss slice.", ("sharpness",), least=3),
+    Opt("slice_radius", float, 1.0, "Slices run over t ∈ [−r, r].", ("sharpness",),
       positive=True),
-    O("gate", Path, None, "TOML file with the thresholds (its [gate] table); default: the "
+    Opt("gate", Path, None, "TOML file with the thresholds (its [gate] table); default: the "
       "[gate] table of --config.", ("gate",)),
-    O("baseline", Path, None, "A saved report (sharpness/gate --json) for max_increase "
+    Opt("baseline", Path, None, "A saved report (sharpness/gate --json) for max_increase "
       "thresholds.", ("gate",)),
-    O("allow_undecided", bool, False, "Let thresholds within a metric's error bound pass.",
+    Opt("allow_undecided", bool, False, "Let thresholds within a metric's error bound pass.",
       ("gate",)),
-    O("max", list, None, "The metric must stay below VALUE (repeatable).", ("gate",),
+    Opt("max", list, None, "The metric must stay below VALUE (repeatable).", ("gate",),
       metavar="NAME=VALUE"),
-    O("min", list, None, "The metric must stay above VALUE (repeatable).", ("gate",),
+    Opt("min", list, None, "The metric must stay above VALUE (repeatable).", ("gate",),
       metavar="NAME=VALUE"),
-    O("junit", Path, None, "Write a JUnit XML file, one test case per threshold.", ("gate",)),
+    Opt("junit", Path, None, "Write a JUnit XML file, one test case per threshold.", ("gate",)),
     # -- output ---------------------------------------------------------------------------
-    O("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
+    Opt("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
       "(flagged) instead of exit code 3.", CERTIFIED),
-    O("json", bool, False, "Print one JSON report on stdout, nothing else."),
-    O("png", Path, None, "Write the figure to this PNG file."),
-    O("out", Path, None, "Write report.json and the figures to this folder."),
-    O("verbose", bool, False, "Show library logging and warnings on stderr."),
+    Opt("json", bool, False, "Print one JSON report on stdout, nothing else."),
+    Opt("png", Path, None, "Write the figure to this PNG file."),
+    Opt("out", Path, None, "Write report.json and the figures to this folder."),
+    Opt("verbose", bool, False, "Show library logging and warnings on stderr."),
 )
 # fmt: on
-del O
+del Opt
 
 
 @functools.cache

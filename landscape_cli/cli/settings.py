@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landscape_cli.analyses.ggn_gap.analysis import GgnGapSettings
+from landscape_cli.analyses.ggn_gap import GgnGapSettings
 from landscape_cli.analyses.sharpness import SharpnessSettings
 from landscape_cli.analyses.spectrum import SpectrumSettings
 from landscape_cli.analyses.taylor.analysis import (

@@ -29,7 +29,8 @@ from torch import Tensor
 
 from landscape_cli.analyses.sharpness.report import AdamReport, DiagonalFit
 from landscape_cli.curvature.base import CurvatureOperator, ScaledOperator
-from landscape_cli.estimators.lanczos import EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.lanczos import extreme_eigenpairs
+from landscape_cli.estimators.results import EigenResult
 from landscape_cli.estimators.trace import diag_pp
 from landscape_cli.problem import Problem
 

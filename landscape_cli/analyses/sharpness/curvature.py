@@ -12,7 +12,8 @@ from collections.abc import Callable
 from landscape_cli.analyses.sharpness.report import SharpnessSettings, Stability
 from landscape_cli.analyses.spectrum import SolverInfo
 from landscape_cli.curvature import CurvatureOperator
-from landscape_cli.estimators.lanczos import Eigenpair, EigenResult, extreme_eigenpairs
+from landscape_cli.estimators.lanczos import extreme_eigenpairs
+from landscape_cli.estimators.results import Eigenpair, EigenResult
 
 
 def extreme_pairs(
