@@ -370,7 +370,7 @@ TAYLOR_NOTE = "smallest observed order of R₂ᴴ over the taylor-check directio
 def taylor_available() -> str:
     """'' when taylor_order can be computed, else why not."""
     try:
-        from landscape_cli.analyses.taylor import analysis as taylor
+        from landscape_cli.analyses import taylor
     except ImportError as exc:
         return f"the taylor-check analysis is missing ({exc})"
     if not all(hasattr(taylor, n) for n in ("analyse_taylor", "TaylorSettings", "halving_steps")):
@@ -381,7 +381,7 @@ def taylor_available() -> str:
 def taylor_order_metric(problem, opt: dict, strategy: str) -> tuple[Metric | None, str]:
     """(taylor_order, '') or (None, why it failed numerically), from `landscape taylor-check`
     run with the resolved options (eps, steps, sweep, direction, seed)."""
-    from landscape_cli.analyses.taylor import analysis as taylor
+    from landscape_cli.analyses import taylor
     from landscape_cli.curvature import GGNOperator, HessianOperator
 
     if opt.get("sweep"):

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import typer
 
-from landscape_cli.analyses.taylor.analysis import (
+from landscape_cli.analyses.taylor import (
     DIRECTIONS,
     TaylorReport,
     TaylorSettings,
@@ -25,7 +25,8 @@ from landscape_cli.cli.app import app, emit, log, progress
 from landscape_cli.cli.session import open_session
 from landscape_cli.curvature import make_operator
 from landscape_cli.errors import InputError, LandscapeError
-from landscape_cli.render.terminal.taylor import draw_taylor, print_taylor
+from landscape_cli.render.figures.taylor import draw_taylor
+from landscape_cli.render.terminal.taylor import print_taylor
 
 
 class TaylorCheckFailed(LandscapeError):
