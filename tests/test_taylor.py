@@ -12,7 +12,7 @@ from dense import classification_problem, dense_ggn, dense_hessian, flat_loss_fn
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses.taylor.analysis import (
+from landscape_cli.analyses.taylor import (
     DIRECTIONS,
     TaylorSettings,
     analyse_taylor,

@@ -110,16 +110,15 @@ def usage_line(exc: Exception) -> str:
 
 def _choice_line(exc: Exception, message: str) -> str:
     """`unknown curvature 'hesian' for --curvature; did you mean hessian? use one of: …`."""
-    param = getattr(exc, "param", None)
-    choices = [str(c) for c in getattr(getattr(param, "type", None), "choices", None) or []]
-    wrong = re.search(r"'([^']*)' is not one of", message)
-    if not choices or wrong is None:
+    found = re.search(r"'([^']*)' is not one of ((?:'[^']*'(?:, )?)+)", message)
+    if found is None:
         return ""
-    flag = max(getattr(param, "opts", [""]), key=len)
+    wrong, choices = found.group(1), re.findall(r"'([^']*)'", found.group(2))
+    flag = max(getattr(getattr(exc, "param", None), "opts", None) or [""], key=len)
     noun = next((o.noun for o in TABLE if o.flag == flag and o.noun), flag)
-    close = difflib.get_close_matches(wrong.group(1), choices, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(wrong, choices, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]}? " if close else ""
-    return f"unknown {noun} '{wrong.group(1)}' for {flag}; {hint}use one of: {', '.join(choices)}"
+    return f"unknown {noun} '{wrong}' for {flag}; {hint}use one of: {', '.join(choices)}"
 
 
 def _option_names(ctx) -> list[str]:

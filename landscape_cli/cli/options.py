@@ -211,7 +211,7 @@ def all_names() -> list[str]:
 def _annotation(o: Option):
     if o.argument:
         return Annotated[o.type | None, typer.Argument(help=o.help, show_default=False)]
-    shown = "" if o.default in (None, False) else f" [default: {o.default}]"
+    shown = "" if o.default is None or o.default is False else f" [default: {o.default}]"
     kind = list[str] if o.type is list else o.type
     info = typer.Option(o.flag, help=o.help + shown, metavar=o.metavar, show_default=False)
     return Annotated[kind | None, info]

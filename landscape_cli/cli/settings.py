@@ -8,7 +8,7 @@ from pathlib import Path
 from landscape_cli.analyses.ggn_gap import GgnGapSettings
 from landscape_cli.analyses.sharpness import SharpnessSettings
 from landscape_cli.analyses.spectrum import SpectrumSettings
-from landscape_cli.analyses.taylor.analysis import (
+from landscape_cli.analyses.taylor import (
     DIRECTIONS,
     TaylorSettings,
     halving_steps,

@@ -29,7 +29,7 @@ def nonsmooth_operations(problem: Problem) -> list[str]:
     (relu, abs, max, clamp, max-pool, ...): kinks the loss may cross along a line."""
     leaves = problem.leaves()
     with torch.enable_grad():
-        root = problem.batch_loss(leaves, problem.batches[0]).grad_fn
+        root = problem.batch_loss(leaves, problem.probe_batch()).grad_fn
     found, seen, stack = set(), set(), [root]
     while stack:
         node = stack.pop()

@@ -14,10 +14,10 @@ import numpy as np
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from landscape_cli.analyses.taylor.analysis import LineLoss
+    from landscape_cli.analyses.taylor.line import LineLoss
 
 
-@dataclass
+@dataclass(frozen=True)
 class NoiseEstimate:
     sigma: float  # standard deviation of the noise in L along d
     method: str  # ecnoise | machine-epsilon

@@ -12,7 +12,7 @@ from landscape_cli.analyses.sharpness import (
     parts_for,
     unavailable_metrics,
 )
-from landscape_cli.analyses.taylor.analysis import analyse_taylor
+from landscape_cli.analyses.taylor import analyse_taylor
 from landscape_cli.cli.app import app, emit, log, progress
 from landscape_cli.cli.options import command
 from landscape_cli.cli.session import open_session

@@ -1,0 +1,52 @@
+"""The loss along a line θ + ηd, evaluated at the step represented in the working dtype."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from landscape_cli.analyses.taylor.kinks import kink_pieces, nonsmooth_operations, record_pieces
+from landscape_cli.problem import Problem
+
+
+class LineLoss:
+    """L(θ + ηd) with the represented step, counted, with optional kink watching."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.theta = problem.flat_params()
+        self.eps = torch.finfo(problem.dtype).eps
+        self.evaluations = 0
+        self.kink_modules = sorted(
+            {type(m).__name__ for m in problem.model.modules() if kink_pieces(m) is not None}
+        )
+        self.nonsmooth = nonsmooth_operations(problem)
+        self.base = self.value(self.theta)
+
+    def value(self, flat: Tensor) -> float:
+        self.evaluations += 1
+        return self.problem.loss_at(flat)
+
+    def point(self, d: Tensor, eta: float) -> Tensor:
+        return self.theta + eta * d
+
+    def sample(self, d: Tensor, eta: float, gradient: Tensor, reference) -> tuple:
+        """(ΔL, gᵀs, kinks) for the step s = fl(θ + ηd) − θ actually taken; kinks counts the
+        activation units whose piece differs from `reference` (θ's), None if not watched."""
+        point = self.point(d, eta)
+        step = point.double() - self.theta.double()
+        if reference is None:
+            value, kinks = self.value(point), None
+        else:
+            value, pieces = self.value_and_pieces(point)
+            kinks = sum(int((a != b).sum()) for a, b in zip(reference, pieces, strict=True))
+        return value - self.base, float(gradient.double() @ step), kinks
+
+    def value_and_pieces(self, flat: Tensor) -> tuple[float, list[Tensor]]:
+        with record_pieces(self.problem.model) as record:
+            value = self.value(flat)
+        return value, record.codes
+
+    def reference_pieces(self) -> list[Tensor] | None:
+        """The pieces at θ, or None when the model has no piecewise module to watch."""
+        return self.value_and_pieces(self.theta)[1] if self.kink_modules else None

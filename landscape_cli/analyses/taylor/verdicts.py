@@ -1,0 +1,217 @@
+"""Judging the observed orders: the checks per residual, the verdict per direction and the
+prose that says why (failure causes, notes)."""
+
+from __future__ import annotations
+
+import math
+
+from landscape_cli.analyses.taylor.report import Decomposition, OrderCheck
+from landscape_cli.analyses.taylor.settings import EXACT_MARGIN, FLOOR_FACTOR, JUMP
+from landscape_cli.analyses.taylor.steps import (
+    Residuals,
+    find_window,
+    measurable,
+    still_rising,
+    window_order,
+)
+
+LOWER = {"r1": "r0", "r2_hessian": "r1", "r2_ggn": "r1"}
+SYMBOL = {"r0": "R₀", "r1": "R₁", "r2_hessian": "R₂ᴴ", "r2_ggn": "R₂ᴳ"}
+
+
+def nonlinearity_matters(dec: Decomposition, eps: float) -> bool:
+    """T ≠ 0 along d beyond round-off: then R₂ᴳ has order 2, not 3."""
+    return abs(2 * dec.half_nonlinearity) > math.sqrt(eps) * (
+        abs(2 * dec.half_hessian) + abs(2 * dec.half_ggn)
+    )
+
+
+def expected_orders(t_matters: bool) -> dict[str, float]:
+    return {"r1": 2.0, "r2_hessian": 3.0, "r2_ggn": 2.0 if t_matters else 3.0}
+
+
+# -- one residual -----------------------------------------------------------------------------
+def check_residual(
+    steps: list[Residuals], key: str, expected: float, required: float | None, dtype_name: str
+) -> tuple[OrderCheck, list[int]]:
+    if len(steps) < 2:
+        return OrderCheck(
+            key,
+            expected,
+            required,
+            None,
+            None,
+            0,
+            "not-checked",
+            "a single step: no order to observe",
+        ), []
+    run = find_window(steps, key)
+    if len(run) == 2 and window_order(steps, run, key) > expected + JUMP:
+        run = []  # one pair whose residual drops abruptly: a kink or a sign change, not an order
+    if len(run) < 2:
+        return _without_window(steps, key, expected, required, dtype_name), []
+    return _with_window(steps, run, key, expected, required, dtype_name), run
+
+
+def _with_window(steps, run, key, expected, required, dtype_name) -> OrderCheck:
+    sym = SYMBOL[key]
+    order = window_order(steps, run, key)
+    etas = [steps[i].eta for i in run]
+    window = [min(etas), max(etas)]
+    status = "measured" if required is None else ("passed" if order >= required else "failed")
+    reason = f"{sym} has order {order:.2f} over η ∈ [{window[0]:.3g}, {window[1]:.3g}]"
+    if status == "failed" and order >= expected - 0.5 and still_rising(steps, run, key):
+        status = "inconclusive"
+        reason = (
+            f"{sym} has order {order:.2f} over η ∈ [{window[0]:.3g}, {window[1]:.3g}], short "
+            f"of {required} but rising toward {expected:g} as η shrinks, where the "
+            f"{dtype_name} round-off floor or the end of the sweep cuts it off: these steps are "
+            "pre-asymptotic, which is not a derivative failure; use --dtype float64 or smaller "
+            "steps"
+        )
+    return OrderCheck(key, expected, required, order, window, len(run), status, reason)
+
+
+def _without_window(steps, key, expected, required, dtype_name) -> OrderCheck:
+    sym, lower = SYMBOL[key], SYMBOL[LOWER[key]]
+    smooth = [s for s in steps if not s.kinks]
+    above = [s for s in smooth if measurable(s, key)]
+    margin = max((getattr(s, LOWER[key]) / s.noise for s in smooth), default=0.0)
+    if not above and margin >= EXACT_MARGIN:
+        return OrderCheck(
+            key,
+            expected,
+            required,
+            None,
+            None,
+            0,
+            "exact",
+            f"{sym} is at the round-off floor at every step while {lower} rises "
+            f"to {margin:.1e} × the noise: the expansion is exact to a relative "
+            f"{FLOOR_FACTOR / margin:.0e} along d",
+        )
+    reason = _why_no_window(steps, sym, key, above, dtype_name)
+    return OrderCheck(key, expected, required, None, None, 0, "inconclusive", reason)
+
+
+def _why_no_window(steps, sym: str, key: str, above, dtype_name: str) -> str:
+    if any(s.kinks and measurable(s, key) for s in steps):
+        first = min(s.eta for s in steps if s.kinks)
+        return (
+            f"{sym} is above the round-off floor only at steps that cross a kink of a "
+            f"piecewise-linear activation (from η = {first:.3g} up): the loss is only "
+            "piecewise smooth along d; sweep smaller steps"
+        )
+    if len(above) >= 2:
+        return (
+            f"{sym} rises above the {dtype_name} round-off floor only at η ≥ "
+            f"{min(s.eta for s in above):.3g}, where its order has not settled (higher-order "
+            "terms or a kink): no asymptotic window between the floor and the large steps; "
+            "use --dtype float64 or a finer --sweep"
+        )
+    floor = min(FLOOR_FACTOR * s.noise for s in steps)
+    where = "no step" if not above else "only 1 step"
+    return (
+        f"{sym} is above the {dtype_name} round-off floor (≈ {floor:.2g}) at {where}, and an "
+        "order needs two: round-off, not the derivatives, limits the check; use --dtype "
+        "float64 or larger steps (--eps, --sweep)"
+    )
+
+
+# -- one direction ----------------------------------------------------------------------------
+def direction_verdict(checks: dict[str, OrderCheck], steps, nonsmooth: list[str]):
+    main = [checks["r1"], checks["r2_hessian"]]
+    if all(c.status == "not-checked" for c in main):
+        return "not-checked", "a single step: the residuals are reported, no order is judged"
+    failed = [c for c in main if c.status == "failed"]
+    if failed:
+        reason = failure_cause(failed[0], steps, nonsmooth)
+        if len(failed) == 2:
+            reason += f"; R₂ᴴ (order {failed[1].order:.2f}) fails with R₁, as it must"
+        return "failed", reason
+    unsure = [c for c in main if c.status == "inconclusive"]
+    if unsure:
+        also = f"; {SYMBOL[unsure[1].residual]} likewise" if len(unsure) == 2 else ""
+        return "inconclusive", unsure[0].reason + also
+    parts = [
+        f"{SYMBOL[c.residual]} order {c.order:.2f} ≥ {c.required}"
+        if c.order is not None
+        else f"{SYMBOL[c.residual]} exact to round-off"
+        for c in main
+    ]
+    return "passed", ", ".join(parts)
+
+
+def failure_cause(check: OrderCheck, steps, nonsmooth: list[str]) -> str:
+    """What a too-low order most likely means, read off the order itself."""
+    sym = SYMBOL[check.residual]
+    step = next(s for s in steps if s.eta == check.window[0])  # the window's smallest step
+    head = (
+        f"{sym} has order {check.order:.2f} < {check.required} over η ∈ "
+        f"[{check.window[0]:.3g}, {check.window[1]:.3g}]"
+    )
+    cause = _order_cause(sym, check.order, check.residual, step)
+    if nonsmooth:
+        return (
+            f"{head}: most likely a kink — the loss uses {', '.join(nonsmooth)}, and a kink "
+            "crossed closer than the smallest step leaves L only piecewise smooth along d "
+            "(below the nearest kink the orders are 2 and 3: sweep smaller steps); "
+            f"otherwise {cause}"
+        )
+    return f"{head}: {cause}"
+
+
+def _order_cause(sym: str, order: float, key: str, step: Residuals) -> str:
+    residual = getattr(step, key)
+    if order < 0.5:
+        return (
+            f"{sym} does not shrink with η, so the loss along d is noisy or discontinuous (a "
+            "random forward pass such as dropout, or round-off)"
+        )
+    if order < 1.5:
+        return (
+            f"{sym} ∝ η, so the first-order term is off: gᵀd disagrees with the loss's "
+            f"slope along d by ≈ {residual / step.eta:.3g} (a wrong gradient, or L is not "
+            "differentiable at θ)"
+        )
+    if key == "r1":
+        return (
+            f"the slope of L changes abruptly along d, or gᵀd is off by up to "
+            f"{residual / step.eta:.3g}"
+        )
+    if order < 2.5:
+        return (
+            f"{sym} ∝ η², so the second-order term is off: dᵀHd disagrees with the "
+            f"loss's curvature along d by ≈ {2 * residual / step.eta**2:.3g} (a wrong "
+            "Hessian-vector product, or L'' jumps along d)"
+        )
+    return "close to 3 but short of it: higher-order terms still weigh in; try smaller steps"
+
+
+# -- notes ------------------------------------------------------------------------------------
+def order_notes(checks: list[OrderCheck]) -> list[str]:
+    return [
+        f"{SYMBOL[c.residual]} falls abruptly in its window (order {c.order:.1f} against "
+        f"{c.expected:g} expected): a kink or a sign change of the remainder between these "
+        "steps; a finer --sweep shows which"
+        for c in checks
+        if c.order is not None and c.order > c.expected + JUMP
+    ]
+
+
+def ggn_notes(check: OrderCheck, dec: Decomposition, t_matters: bool) -> list[str]:
+    if not t_matters:
+        return [
+            "T = 0 along d (dᵀHd = dᵀGd to round-off): the GGN model equals the Hessian "
+            "model here, so R₂ᴳ behaves like R₂ᴴ (order 3, or round-off)"
+        ]
+    note = (
+        f"T ≠ 0 along d (½dᵀTd = {dec.half_nonlinearity:.4g}): the GGN model leaves out "
+        "½η²dᵀTd, so R₂ᴳ has order 2 — expected, not a failure"
+    )
+    if check.order is not None and abs(check.order - 2.0) > 0.3:
+        note += (
+            f"; observed {check.order:.2f} because the cubic term still dominates "
+            "½η²dᵀTd at these steps"
+        )
+    return [note]
