@@ -117,12 +117,12 @@ def test_outputs_are_written_all_or_none(tmp_path):
 
 
 def test_a_failing_figure_never_costs_the_report(tmp_path, capsys, monkeypatch):
-    from landscape_cli.cli.commands import spectrum
+    from landscape_cli.render.figures import spectrum
 
     def broken(report, target):
         raise ValueError("no axes")
 
-    monkeypatch.setattr(spectrum, "draw_spectrum", broken)
+    monkeypatch.setattr(spectrum, "draw_spectrum", broken)  # the figure the sink loads lazily
     monkeypatch.chdir(tmp_path)
     r = run(["spectrum", "--k", "1", "--k-bottom", "0", "--out", "out"], capsys, monkeypatch)
     assert r.code == 70

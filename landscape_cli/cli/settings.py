@@ -85,7 +85,7 @@ def taylor_settings(opt: dict, problem, direction_given: bool) -> TaylorSettings
     else:
         etas = halving_steps(float(opt["eps"]), int(opt["steps"]))
     vector = None
-    if opt["direction_file"]:
+    if opt.get("direction_file"):
         path = Path(opt["direction_file"])
         vector = load_direction(
             read_vector(path), problem.num_params, problem.dtype, problem.device, path.name

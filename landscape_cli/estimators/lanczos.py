@@ -103,7 +103,7 @@ def extreme_eigenpairs(
         raise InputError("ask for at least one eigenvalue", "ask for k_top or k_bottom ≥ 1")
     if max(k_top, k_bottom) > p:
         raise InputError(
-            f"k = {max(k_top, k_bottom)} eigenvalues is more than the number of parameters ({p})",
+            f"k = {max(k_top, k_bottom)} is larger than the number of parameters ({p})",
             f"ask for {p} or fewer",
         )
     if not tol > 0:

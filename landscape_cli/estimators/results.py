@@ -61,3 +61,9 @@ class EigenResult:
     tol: float = 0.0
     converged: bool = False
     seconds: float = 0.0
+
+    @property
+    def scale(self) -> float:
+        """max|λ| over the pairs found: the scale `tol` is relative to."""
+        values = [abs(e.value) for e in self.top + self.bottom]
+        return max(values) if values else 0.0
