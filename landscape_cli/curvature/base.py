@@ -4,8 +4,10 @@ A curvature operator is a symmetric p×p matrix known only through products with
 `AutogradOperator` owns the data loop (curvlinops' shape): a subclass says how one batch
 contributes (`batch_graph`, `batch_product`); the base iterates the batches through
 `Problem.batch_sum` (the one reduction), keeps the per-batch graphs when they fit in memory,
-and counts the products. Products are counted at the leaves only: the algebra operators
-(a diagonal block, a difference, a diagonal scaling) report the counts of their parts.
+and counts the products. `calls` counts the vectors an operator was applied to; `products`
+counts the products of the matrices that autograd (or a dense matrix) actually formed: the
+two agree for a leaf, while the algebra operators (a diagonal block, a difference, a diagonal
+scaling) report their parts' products. Estimators report their own calls.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ class CurvatureOperator:
         self.num_params = num_params
         self.dtype = dtype
         self.device = torch.device(device)
-        self._products = 0
+        self.calls = 0  # vectors this operator was applied to (a block of b counts b)
 
     @property
     def products(self) -> int:
-        """Matrix-vector products taken so far (a block of b vectors counts b)."""
-        return self._products
+        """Matrix-vector products formed so far (a block of b vectors counts b)."""
+        return self.calls
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -50,7 +52,7 @@ class CurvatureOperator:
         if V.ndim != 2 or V.shape[0] != self.num_params:
             raise ValueError(f"expected a ({self.num_params}, b) block, got {tuple(V.shape)}")
         V = V.to(dtype=self.dtype, device=self.device)
-        self._products += V.shape[1]
+        self.calls += V.shape[1]
         if self.batched or V.shape[1] == 1:
             return self._matmat(V)
         return torch.cat([self._matmat(V[:, j : j + 1]) for j in range(V.shape[1])], dim=1)

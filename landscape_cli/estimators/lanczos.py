@@ -108,7 +108,7 @@ def extreme_eigenpairs(
         )
     if not tol > 0:
         raise InputError(f"tol must be positive, got {tol}", "use e.g. tol = 1e-6")
-    start_time, start_products = time.perf_counter(), op.products
+    start_time, start_products = time.perf_counter(), op.calls
     want = k_top + k_bottom
     size = min(p, max_basis or basis_size_for(p, torch.float64, op.device, want))
     size = max(size, min(p, want + 2))
@@ -123,12 +123,12 @@ def extreme_eigenpairs(
         j = basis.m - 1
         w = op.matvec(basis.V[j]).double()
         if progress:
-            progress(op.products - start_products)
+            progress(op.calls - start_products)
         w, h = basis.orthogonalize(w, basis.m)
         beta = float(w.norm())
         basis.S[: basis.m, j] = h.double().cpu()
         basis.S[j, : basis.m] = basis.S[: basis.m, j].clone()
-        used = op.products - start_products
+        used = op.calls - start_products
         must_stop = basis.m == p or used >= budget
         if must_stop or basis.m == size or _check_now(basis.m, want):
             theta, Y = torch.linalg.eigh(basis.S[: basis.m, : basis.m])  # torch: no BLAS spin
@@ -263,7 +263,7 @@ def _certify(
         bottom=bottom,
         top_vectors=X[:, : len(top_idx)],
         bottom_vectors=X[:, len(top_idx) :],
-        products=op.products - start_products,
+        products=op.calls - start_products,
         restarts=restarts,
         krylov_dim=basis.m,
         tol=tol,

@@ -210,7 +210,7 @@ def spectral_density(
     if p < 1:
         raise InputError("the operator has no parameters")
     m = min(lanczos_steps, p)
-    start_products = op.products
+    start_products = op.calls
 
     gen = torch.Generator(device=op.device)
     gen.manual_seed(int(seed))
@@ -263,7 +263,7 @@ def spectral_density(
         negative_mass=float(neg_mass.mean()),
         lambda_min=lam_min,
         lambda_max=lam_max,
-        products=op.products - start_products,
+        products=op.calls - start_products,
         num_starts=num_starts,
         lanczos_steps=m,
         sigma=sigma,

@@ -119,13 +119,13 @@ def hutchinson_trace(
 ) -> TraceEstimate:
     """Plain Hutchinson: mean of gᵀAg over `num_matvecs` Rademacher g (exact if ≥ p)."""
     _check(op, num_matvecs, block, 2)
-    start = op.products
+    start = op.calls
     if num_matvecs >= op.num_params:
         value = float(_exact_diagonal(op, block).to(torch.float64).sum())
-        return TraceEstimate(value, 0.0, op.products - start, "exact")
+        return TraceEstimate(value, 0.0, op.calls - start, "exact")
     gen = _generator(op, seed)
     mean, stderr = _mean_stderr(_hutchinson_samples(op, num_matvecs, gen, block))
-    return TraceEstimate(mean, stderr, op.products - start, "hutchinson")
+    return TraceEstimate(mean, stderr, op.calls - start, "hutchinson")
 
 
 def hutchpp_trace(
@@ -142,11 +142,11 @@ def hutchpp_trace(
     the trace exactly from p unit vectors (method "exact", stderr 0).
     """
     _check(op, num_matvecs, block, 3)
-    start = op.products
+    start = op.calls
     p = op.num_params
     if num_matvecs >= p:
         value = float(_exact_diagonal(op, block).to(torch.float64).sum())
-        return TraceEstimate(value, 0.0, op.products - start, "exact")
+        return TraceEstimate(value, 0.0, op.calls - start, "exact")
 
     gen = _generator(op, seed)
     k = num_matvecs // 3
@@ -159,7 +159,7 @@ def hutchpp_trace(
     AQ = _apply(op, Q, block)
     exact_part = float((Q * AQ).sum(dtype=torch.float64))
     mean, stderr = _mean_stderr(_hutchinson_samples(op, m, gen, block, Q=Q))
-    return TraceEstimate(exact_part + mean, stderr, op.products - start, "hutch++")
+    return TraceEstimate(exact_part + mean, stderr, op.calls - start, "hutch++")
 
 
 def hutchinson_diagonal(
