@@ -19,7 +19,8 @@ from dense import (
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses.ggn_gap import GgnGapSettings, analyse_ggn_gap
+from landscape_cli.analyses.ggn_gap import analyse_ggn_gap
+from landscape_cli.cli.settings import settings_for
 from landscape_cli.curvature import FisherOperator
 from landscape_cli.errors import InputError
 from landscape_cli.losses import get_loss
@@ -58,7 +59,9 @@ def test_linear_model_mse_has_no_t():
     H, G = dense_hessian(problem), dense_ggn(problem)
     assert torch.allclose(H, G, atol=1e-13 * float(H.abs().max()))
     for exact in (False, True):
-        r = analyse_ggn_gap(problem, GgnGapSettings(k=3, exact=exact, mc_samples=(1, 4)))
+        r = analyse_ggn_gap(
+            problem, settings_for("ggn_gap", None, k=3, exact=exact, mc_samples=(1, 4))
+        )
         scale = r.hessian.top[0].value
         assert r.frobenius_gap.value < 1e-12
         assert all(abs(e.value) < 1e-12 * scale for e in r.t.top + r.t.bottom)
@@ -76,7 +79,7 @@ def test_interpolating_network_has_no_t():
     with torch.no_grad():  # targets := outputs, batch by batch
         batches = [(xb, noisy.outputs(noisy.params, xb)) for xb, _ in noisy.batches]
     problem = replace(noisy, batches=batches)
-    r = analyse_ggn_gap(problem, GgnGapSettings(k=2, mc_samples=(1, 4)))
+    r = analyse_ggn_gap(problem, settings_for("ggn_gap", None, k=2, mc_samples=(1, 4)))
     scale = r.hessian.top[0].value
     assert scale > 0
     assert r.frobenius_gap.value < 1e-10
@@ -97,7 +100,9 @@ def generic():
 @pytest.fixture(scope="module")
 def generic_report(generic):
     problem = generic[0]
-    settings = GgnGapSettings(k=3, tol=1e-10, per_layer=True, mc_samples=(1, 4), seed=0)
+    settings = settings_for(
+        "ggn_gap", None, k=3, tol=1e-10, per_layer=True, mc_samples=(1, 4), seed=0
+    )
     return analyse_ggn_gap(problem, settings)
 
 
@@ -158,7 +163,9 @@ def test_per_layer_gaps_against_dense_blocks(generic, generic_report):
 
 def test_exact_mode_is_exact(generic):
     problem, H, G, EF = generic
-    r = analyse_ggn_gap(problem, GgnGapSettings(k=3, exact=True, per_layer=True, mc_samples=(1, 4)))
+    r = analyse_ggn_gap(
+        problem, settings_for("ggn_gap", None, k=3, exact=True, per_layer=True, mc_samples=(1, 4))
+    )
     scale = float(np.abs(eigvals(H)).max())
     assert r.frobenius_gap.value == pytest.approx(float((H - G).norm() / H.norm()), rel=1e-10)
     assert r.frobenius_gap.stderr == 0 and r.frobenius_gap.method == "exact"
@@ -195,7 +202,9 @@ def test_exact_fisher_equals_ggn(loss):
     F = FisherOperator(problem).dense()
     assert float((F - G).abs().max()) <= 1e-10 * float(G.abs().max())
     for exact in (False, True):
-        r = analyse_ggn_gap(problem, GgnGapSettings(k=1, exact=exact, mc_samples=(1,)))
+        r = analyse_ggn_gap(
+            problem, settings_for("ggn_gap", None, k=1, exact=exact, mc_samples=(1,))
+        )
         assert r.fisher_vs_ggn <= 1e-10
 
 
@@ -203,7 +212,7 @@ def test_monte_carlo_fisher_error_falls_like_one_over_root_s():
     problem = classification_problem(n=64, sizes=(4, 6, 3), seed=2)
     G = dense_ggn(problem)
     for seed in (0, 1):
-        settings = GgnGapSettings(k=1, mc_samples=(1, 4, 16, 64, 256), seed=seed)
+        settings = settings_for("ggn_gap", None, k=1, mc_samples=(1, 4, 16, 64, 256), seed=seed)
         r = analyse_ggn_gap(problem, settings)
         assert -0.7 <= r.mc_fisher.slope <= -0.3, r.mc_fisher
         errors = [p.relative_error for p in r.mc_fisher.points]
@@ -240,13 +249,13 @@ def test_empirical_fisher_differs_from_ggn(generic, generic_report):
 )
 def test_impossible_settings_raise_input_error(generic, change):
     with pytest.raises(InputError):
-        analyse_ggn_gap(generic[0], GgnGapSettings(**change))
+        analyse_ggn_gap(generic[0], settings_for("ggn_gap", None, **change))
 
 
 def test_exact_refuses_large_models():
     problem = classification_problem(n=8, sizes=(64, 64, 4))  # 4,420 parameters
     with pytest.raises(InputError, match="4000 parameters"):
-        analyse_ggn_gap(problem, GgnGapSettings(exact=True))
+        analyse_ggn_gap(problem, settings_for("ggn_gap", None, exact=True))
 
 
 # ------------------------------------------------------------------------------- CLI

@@ -21,6 +21,7 @@ from landscape_cli.analyses.sharpness import (
     threshold,
 )
 from landscape_cli.cli import app
+from landscape_cli.cli.settings import settings_for
 from landscape_cli.curvature import HessianOperator
 from landscape_cli.errors import InputError
 from landscape_cli.estimators.trace import diag_pp, hutchinson_diagonal
@@ -83,7 +84,7 @@ def test_eps_sharpness_matches_closed_form_of_a_diagonal_quadratic(at_minimum):
     if at_minimum:
         assert int((problem.gradient() == 0).sum()) == 5  # the random-side start is used
     eps = 1e-2
-    settings = S.SharpnessSettings(eps_sharpness=eps, ascent_steps=20)
+    settings = settings_for("sharpness", problem.num_params, eps_sharpness=eps, ascent_steps=20)
     report = S.analyse_sharpness(problem, settings, parts={"eps"})
     radius = eps * (problem.flat_params().abs() + 1)
     exact = closed_form_box_max(problem, radius)
@@ -124,7 +125,7 @@ def test_adaptive_sharpness_is_the_mean_of_per_batch_maxima():
     X, Y, W = diagonal_linear()
     problem = linear_problem(X, Y, W)
     rho, m = 0.05, 4
-    settings = S.SharpnessSettings(rho=rho, chunk_size=m, ascent_steps=20)
+    settings = settings_for("sharpness", problem.num_params, rho=rho, chunk_size=m, ascent_steps=20)
     report = S.analyse_sharpness(problem, settings, parts={"adaptive"})
     radius = rho * problem.flat_params().abs()
     parts = problem.subsets(m)
@@ -144,7 +145,9 @@ def test_average_sharpness_matches_half_rho2_theta2_diag_h_within_its_stderr():
     truth = float(0.5 * rho**2 * (theta**2 * linear_hessian(X, 3).diagonal()).sum())
     z = []
     for seed in range(8):
-        settings = S.SharpnessSettings(avg_rho=rho, avg_samples=64, seed=seed)
+        settings = settings_for(
+            "sharpness", problem.num_params, avg_rho=rho, avg_samples=64, seed=seed
+        )
         a = S.analyse_sharpness(problem, settings, parts={"average"}).average_sharpness
         assert a.stderr > 0
         z.append((a.value - truth) / a.stderr)
@@ -157,7 +160,7 @@ def test_average_sharpness_matches_half_rho2_theta2_diag_h_within_its_stderr():
 def test_lambda_max_min_trace_match_the_closed_form_hessian():
     X, Y, W = generic_linear(seed=2)
     problem = linear_problem(X, Y, W, batch_size=16)
-    settings = S.SharpnessSettings(k_top=2, trace_samples=100, lr=0.5)
+    settings = settings_for("sharpness", problem.num_params, k=2, trace_samples=100, lr=0.5)
     report = S.analyse_sharpness(problem, settings, parts={"top", "bottom", "trace"})
     sv = torch.linalg.svdvals(X)
     N, C = X.shape[0], 3
@@ -183,7 +186,7 @@ def test_stability_verdicts():
 def test_eigen_slice_of_a_quadratic_is_its_quadratic_model():
     X, Y, W = generic_linear(seed=4)
     problem = linear_problem(X, Y, W)
-    settings = S.SharpnessSettings(k_top=1, slice_points=9, slice_radius=0.5)
+    settings = settings_for("sharpness", problem.num_params, k=1, slice_points=9, slice_radius=0.5)
     report = S.analyse_sharpness(problem, settings, parts={"slices"})
     eigen = [s for s in report.slices if s.kind == "eigenvector"][0]
     np.testing.assert_allclose(eigen.loss, eigen.quadratic, rtol=1e-10)
@@ -192,7 +195,7 @@ def test_eigen_slice_of_a_quadratic_is_its_quadratic_model():
 
 def test_float32_agrees_with_float64():
     X, Y, W = generic_linear(seed=5)
-    settings = S.SharpnessSettings(k_top=1, slice_points=5, avg_samples=4)
+    settings = settings_for("sharpness", W.numel(), k=1, slice_points=5, avg_samples=4)
     parts = {"slices", "eps", "adaptive", "average", "trace"}
     reports = []
     for dtype in (torch.float32, torch.float64):
@@ -264,8 +267,15 @@ def test_sharpness_of_a_conv_net_completes_and_its_slices_start_at_the_loss():
     model, x, y, problem = conv_problem(nn.Conv2d, n=36, size=6, channels=2, classes=3)
     with torch.no_grad():
         truth = float(nn.functional.cross_entropy(model(x), y))
-    settings = S.SharpnessSettings(
-        k_top=1, trace_samples=6, ascent_steps=3, chunk_size=12, avg_samples=2, slice_points=5
+    settings = settings_for(
+        "sharpness",
+        problem.num_params,
+        k=1,
+        trace_samples=6,
+        ascent_steps=3,
+        chunk_size=12,
+        avg_samples=2,
+        slice_points=5,
     )
     report = S.analyse_sharpness(problem, settings)
     assert report.loss == pytest.approx(truth, abs=1e-10)
@@ -388,7 +398,7 @@ def test_metadata_without_adam_state_leaves_adam_metrics_out():
     problem = linear_problem(*generic_linear())
     report = S.analyse_sharpness(
         problem,
-        S.SharpnessSettings(),
+        settings_for("sharpness", problem.num_params),
         parts={"adam_eigen"},
         optimizer=optimizer_state_of({"lr": 0.1}),
     )

@@ -3,6 +3,7 @@ or the checkpoint metadata) the bad value came from."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from landscape_cli.analyses.ggn_gap import GgnGapSettings
@@ -23,6 +24,19 @@ from landscape_cli.load.vectors import read_vector
 def options_for(command: str, **given) -> dict:
     """The table's defaults of a command with some options replaced (tests, scripts)."""
     return {**defaults(command), **given}
+
+
+def settings_for(command: str, num_params: int, **given):
+    """An analysis' settings from the table's defaults and `given`: options by their names,
+    and any other field of the settings (a method constant) replaced afterwards."""
+    table = defaults(command)
+    opt = options_for(command, **{k: v for k, v in given.items() if k in table})
+    build = {
+        "spectrum": lambda: spectrum_settings(opt, num_params),
+        "ggn_gap": lambda: ggn_gap_settings(opt),
+        "sharpness": lambda: sharpness_settings(opt, {}, num_params),
+    }[command]
+    return replace(build(), **{k: v for k, v in given.items() if k not in table})
 
 
 def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
@@ -144,7 +158,12 @@ def sharpness_settings(
     )
 
 
-LR_SOURCES = {"cli": "--lr", "config": "config", "metadata": "checkpoint metadata"}
+LR_SOURCES = {
+    "cli": "--lr",
+    "config": "config",
+    "metadata": "checkpoint metadata",
+    "default": "option",
+}
 
 
 def _learning_rate(value, source: str) -> tuple[float | None, str]:
@@ -155,4 +174,4 @@ def _learning_rate(value, source: str) -> tuple[float | None, str]:
         raise InputError(
             f"the checkpoint's lr must be positive and finite, got {value}", "use e.g. 1e-3"
         )
-    return float(value), LR_SOURCES.get(source, "config")
+    return float(value), LR_SOURCES[source]

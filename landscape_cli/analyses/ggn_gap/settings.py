@@ -9,17 +9,19 @@ from landscape_cli.errors import InputError
 EXACT_MAX_PARAMS = 4000
 
 
-@dataclass
+@dataclass(frozen=True)
 class GgnGapSettings:
-    k: int = 5
-    tol: float = 1e-6
-    max_products: int | None = None
-    probes: int = 30
-    random_directions: int = 2
-    mc_samples: tuple[int, ...] = (1, 4, 16, 64)
-    per_layer: bool = False
-    exact: bool = False
-    seed: int = 0
+    """What to compute (built from the options by `cli.settings`; no defaults of its own)."""
+
+    k: int
+    tol: float
+    max_products: int | None
+    probes: int
+    random_directions: int
+    mc_samples: tuple[int, ...]
+    per_layer: bool
+    exact: bool
+    seed: int
 
     def check(self, num_params: int) -> None:
         """InputError naming the option and its fix for any impossible value."""

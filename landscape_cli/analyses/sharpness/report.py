@@ -22,26 +22,29 @@ class Metric:
     note: str = ""
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class SharpnessSettings:
-    k_top: int = 5
+    """What to compute. The options' values come from `cli.settings` (no defaults here); the
+    fields with defaults are the method's own constants, not options."""
+
+    k_top: int
     k_bottom: int = 1
-    tol: float = 1e-6
-    max_products: int | None = None
-    trace_samples: int = 60
-    lr: float | None = None
+    tol: float
+    max_products: int | None
+    trace_samples: int
+    lr: float | None
     lr_source: str = "option"
-    eps_sharpness: float = 1e-3
-    rho: float = 1e-3  # adaptive worst-case radius (ℓ∞, scaled by |θ|)
-    avg_rho: float = 0.1  # adaptive average-case σ/|θ|
-    ascent_steps: int = 20
+    eps_sharpness: float
+    rho: float  # adaptive worst-case radius (ℓ∞, scaled by |θ|)
+    avg_rho: float  # adaptive average-case σ/|θ|
+    ascent_steps: int
     chunk_size: int = 128  # m: examples per batch of the adaptive worst case
-    avg_samples: int = 32
+    avg_samples: int
     diag_samples: int = 100
-    slice_points: int = 41
-    slice_radius: float = 1.0
+    slice_points: int
+    slice_radius: float
     slice_directions: int = 2
-    seed: int = 0
+    seed: int
 
 
 @dataclass(frozen=True)

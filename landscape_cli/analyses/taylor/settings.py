@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from torch import Tensor
@@ -21,11 +21,13 @@ DIRECTIONS = ("gradient", "top-eigenvector", "bottom-eigenvector", "random")
 
 @dataclass(frozen=True)
 class TaylorSettings:
+    """What to check (built from the options by `cli.settings`; no option defaults here)."""
+
     etas: list[float]
-    directions: list[str] = field(default_factory=lambda: list(DIRECTIONS))
-    direction_vector: Tensor | None = None  # a user's direction (--direction-file)
+    directions: list[str]
+    seed: int
+    direction_vector: Tensor | None = None  # a user's direction (--direction-file), if any
     direction_label: str = "file"
-    seed: int = 0
 
 
 def thresholds() -> dict:
