@@ -62,6 +62,10 @@ class Loss:
     def nll_scale(self, z: Tensor) -> float:
         return 1.0
 
+    def output_rank(self, num_outputs: int) -> int:
+        """The largest rank of H_L for one example with `num_outputs` outputs."""
+        return num_outputs
+
     def residuals(self, z: Tensor, y: Tensor, tol: float = FIT_TOLERANCE) -> tuple[Tensor, str]:
         """Per-output residuals of flat outputs z on a scale where `tol` means "fit", and
         the definition; here in target standard deviations (regression)."""
@@ -79,6 +83,9 @@ class CrossEntropy(Loss):
     """Softmax cross-entropy on logits; targets are class indices or class probabilities."""
 
     name = "cross-entropy"
+
+    def output_rank(self, num_outputs: int) -> int:
+        return num_outputs - 1  # softmax: H_L = diag(p) − ppᵀ annihilates the ones vector
 
     def check(self, z: Tensor, y: Tensor) -> None:
         if z.ndim != 2:

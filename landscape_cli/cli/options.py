@@ -22,8 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-ANALYSES = ("spectrum", "ggn_gap", "taylor_check", "sharpness")
-ALL = (*ANALYSES, "gate")
+ALL = ("spectrum", "ggn_gap", "taylor_check", "sharpness", "gate")
 SOLVED = ("spectrum", "ggn_gap", "sharpness", "gate")  # commands that run the eigen-solver
 CERTIFIED = ("spectrum", "ggn_gap", "sharpness")  # commands that report eigenpairs
 TAYLOR = ("taylor_check", "gate")  # the gate's taylor_order metric runs the taylor-check
@@ -248,7 +247,3 @@ def command(app: typer.Typer, name: str) -> Callable:
         return fn
 
     return register
-
-
-def flag_of(command: str, name: str) -> str:
-    return options_of(command)[name].flag

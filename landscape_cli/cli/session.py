@@ -164,8 +164,8 @@ def _where(o: Option, source: str) -> str:
 def _check_choice(o: Option, value, source: str) -> None:
     if not o.choices or value is None or str(value) in o.choices:
         return
-    if o.name == "loss" and is_loss_name(str(value)):
-        return  # an alias (ce, l2) the loss table knows
+    if (o.name == "loss" and is_loss_name(str(value))) or (o.name == "dtype" and value in DTYPES):
+        return  # an alias (ce, l2; double, float) the loss or dtype table knows
     raise InputError(
         f"unknown {o.noun or o.name} '{value}' for {_where(o, source)}",
         f"use one of: {', '.join(o.choices)}",

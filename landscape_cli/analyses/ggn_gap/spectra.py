@@ -18,9 +18,7 @@ GGN_MIN_PRODUCTS = 300
 
 def ggn_rank_bound(problem: Problem) -> int:
     """rank G ≤ N·rank(H_L): C − 1 per example for softmax cross-entropy, else C."""
-    C = problem.output_dim()
-    per_example = C - 1 if problem.loss.name in ("cross-entropy", "nll") else C
-    return problem.num_samples * per_example
+    return problem.num_samples * problem.loss.output_rank(problem.output_dim())
 
 
 def ggn_eigenpairs(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -31,10 +31,6 @@ def gate_view(report: GateReport) -> RenderableType:
         )
     )
     return Group(*parts)
-
-
-def print_gate(report: GateReport, console: Console) -> None:
-    console.print(gate_view(report))
 
 
 def decision_table(report: GateReport) -> Table:

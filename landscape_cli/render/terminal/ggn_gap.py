@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -127,10 +127,6 @@ def ggn_gap_view(r: GgnGapReport) -> Group:
         escape(f"{r.products['total']} products ({products}; {r.strategy}), {r.seconds:.2f} s")
     )
     return Group(*parts)
-
-
-def print_ggn_gap(r: GgnGapReport, console: Console) -> None:
-    console.print(ggn_gap_view(r))
 
 
 def layer_table(r: GgnGapReport) -> Table:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -37,10 +37,6 @@ def sharpness_view(report: SharpnessReport) -> Group:
         f"{r.gradient_evaluations} gradient evaluations, {r.seconds:.2f} s"
     )
     return Group(heading, metrics_table(r), Text("\n".join(lines)))
-
-
-def print_sharpness(report: SharpnessReport, console: Console) -> None:
-    console.print(sharpness_view(report))
 
 
 def _curvature_lines(r: SharpnessReport) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -37,10 +37,6 @@ def spectrum_view(report: SpectrumReport) -> RenderableType:
     if r.per_layer:
         parts.append(layer_table(r))
     return Group(*parts)
-
-
-def print_spectrum(report: SpectrumReport, console: Console) -> None:
-    console.print(spectrum_view(report))
 
 
 def summary_lines(r: SpectrumReport) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.styled import Styled
 from rich.table import Table
@@ -26,10 +26,6 @@ LEGEND = (
     f"{FLOOR_FACTOR:g} × the noise of ΔL), N non-asymptotic, K a kink crossed; "
     "p = observed order against the previous (larger) step"
 )
-
-
-def print_taylor(report: TaylorReport, console: Console) -> None:
-    console.print(taylor_view(report))
 
 
 def taylor_view(report: TaylorReport) -> RenderableType:

@@ -1,0 +1,93 @@
+"""The option table as a user meets it: `--help` through the installed script, choices checked
+on the command line and in the config, and each value's source kept by the precedence."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from cli import run
+
+from landscape_cli.cli import options
+from landscape_cli.cli.session import resolve
+from landscape_cli.cli.settings import sharpness_settings
+
+SCRIPT = shutil.which("landscape")
+
+
+def script(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")
+@pytest.mark.parametrize("command", options.ALL)
+def test_help_lists_every_option_with_its_default_and_choices(command):
+    result = script(command.replace("_", "-"), "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for o in options.options_of(command).values():
+        if o.argument:
+            continue
+        assert o.flag in text, o.flag
+        if o.choices:
+            assert "|".join(o.choices) in text, o.name
+        if o.default is not None and o.default is not False:
+            assert f"[default: {o.default}]" in text, o.name
+
+
+@pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")
+def test_a_wrong_choice_is_one_line_with_the_close_match():
+    result = script("spectrum", "--strategy", "kept-grap")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "unknown product strategy 'kept-grap' for --strategy" in result.stderr
+    assert "did you mean kept-graph?" in result.stderr
+
+
+def test_a_wrong_choice_in_the_config_names_the_key(tmp_path, capsys, monkeypatch):
+    (tmp_path / "landscape.toml").write_text('curvature = "hesian"\n')
+    monkeypatch.chdir(tmp_path)
+    r = run(["spectrum"], capsys, monkeypatch)
+    assert r.code == 2 and r.out == ""
+    assert "unknown curvature 'hesian' for config option 'curvature'" in r.err
+    assert "use one of: hessian, ggn, fisher, ef" in r.err
+
+
+def test_aliases_in_the_config_still_work(tmp_path, monkeypatch):
+    (tmp_path / "landscape.toml").write_text('dtype = "double"\nloss = "ce"\n')
+    monkeypatch.chdir(tmp_path)
+    opt, _, sources = resolve("spectrum", {})
+    assert (opt["dtype"], opt["loss"]) == ("double", "ce")
+    assert sources["dtype"] == sources["loss"] == "config"
+
+
+def test_precedence_keeps_each_values_source(tmp_path, monkeypatch):
+    (tmp_path / "landscape.toml").write_text("tol = 1e-9\nk = 7\n")
+    monkeypatch.chdir(tmp_path)
+    opt, _, sources = resolve("spectrum", {"k": 3})
+    assert (opt["k"], sources["k"]) == (3, "cli")
+    assert (opt["tol"], sources["tol"]) == (1e-9, "config")
+    assert (opt["trace_samples"], sources["trace_samples"]) == (60, "default")
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [("cli", "--lr"), ("config", "config"), ("metadata", "checkpoint metadata")],
+)
+def test_the_learning_rate_says_where_it_came_from(source, shown):
+    opt = {**options.defaults("sharpness"), "lr": 0.25}
+    settings = sharpness_settings(opt, {"lr": source}, num_params=10)
+    assert (settings.lr, settings.lr_source) == (0.25, shown)
+
+
+def test_config_types_follow_the_running_command(tmp_path, capsys, monkeypatch):
+    """`mc_samples` is a count for spectrum and a list for ggn-gap: one table, two records."""
+    (tmp_path / "landscape.toml").write_text('mc_samples = "1,4"\n')
+    monkeypatch.chdir(tmp_path)
+    opt, _, _ = resolve("ggn_gap", {})
+    assert opt["mc_samples"] == "1,4"
+    r = run(["spectrum", "--curvature", "fisher"], capsys, monkeypatch)
+    assert r.code == 2 and "config option 'mc_samples'" in r.err and "integer" in r.err
