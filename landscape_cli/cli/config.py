@@ -82,24 +82,9 @@ def _normalise(table: dict, file: Path, where: str = "") -> dict:
     return out
 
 
-def resolve_options(
-    cli: dict,
-    config: dict,
-    defaults: dict,
-    known: Iterable[str] = (),
-    types: dict[str, Any] | None = None,
-    where: str = "the config file",
-) -> dict:
-    """Each option's value: the command line's when not None, else the config's, else the default.
-
-    Options are the keys of ``defaults`` and ``cli``; ``known`` names further config keys that
-    are accepted and ignored (options of other commands). ``types`` gives the type the running
-    command declares for its options (else the default's type is expected). An unknown config
-    key, or a config value of the wrong type, raises InputError naming the key and ``where``.
-    A sub-table whose default is a dict is merged over that default (its keys checked when the
-    default lists any).
-    """
-    return resolve_with_sources(cli, config, defaults, known, types, where)[0]
+def resolve_options(cli: dict, config: dict, defaults: dict, **kwargs) -> dict:
+    """The values of `resolve_with_sources` (same arguments), without their sources."""
+    return resolve_with_sources(cli, config, defaults, **kwargs)[0]
 
 
 def resolve_with_sources(
@@ -110,7 +95,16 @@ def resolve_with_sources(
     types: dict[str, Any] | None = None,
     where: str = "the config file",
 ) -> tuple[dict, dict[str, str]]:
-    """`resolve_options`, and where each value came from: "cli", "config" or "default"."""
+    """Each option's value: the command line's when not None, else the config's, else the default;
+    and where each value came from: "cli", "config" or "default".
+
+    Options are the keys of ``defaults`` and ``cli``; ``known`` names further config keys that
+    are accepted and ignored (options of other commands). ``types`` gives the type the running
+    command declares for its options (else the default's type is expected). An unknown config
+    key, or a config value of the wrong type, raises InputError naming the key and ``where``.
+    A sub-table whose default is a dict is merged over that default (its keys checked when the
+    default lists any).
+    """
     options = list(dict.fromkeys([*defaults, *cli]))
     valid = set(options)
     ignored = set(known)
