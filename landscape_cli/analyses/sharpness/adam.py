@@ -196,7 +196,7 @@ def analyse_adam(
     *,
     eigen: bool = True,
     diagonal: bool = True,
-    tol: float = 1e-6,
+    tol: float,
     max_products: int | None = None,
     diag_samples: int = 100,
     seed: int = 0,
