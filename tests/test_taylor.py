@@ -473,3 +473,15 @@ def test_cli_direction_file(checkpoint, tmp_path, capsys, monkeypatch):
     )
     assert r.code == 0, r.err
     assert [d["name"] for d in json.loads(r.out)["directions"]] == ["mine.npy", "gradient"]
+
+
+def test_float32_runs_along_the_eigenvectors(capsys, monkeypatch):
+    """The solver's vectors are float64; a float32 line must still take them (it crashed)."""
+    r = run(
+        ["taylor-check", "--dtype", "float32", "--direction", "top-eigenvector", "--json"],
+        capsys,
+        monkeypatch,
+    )
+    assert r.code in (0, 1), r.err
+    direction = json.loads(r.out)["directions"][0]
+    assert direction["eigenvalue"] == pytest.approx(43.13266091918, rel=1e-5)  # float64 truth

@@ -73,9 +73,11 @@ def eigen_directions(
         ("top-eigenvector", eig.top, eig.top_vectors),
         ("bottom-eigenvector", eig.bottom, eig.bottom_vectors),
     )
-    out = [
-        Direction(name, downhill(vectors[:, 0], gradient), pairs[0].value, pairs[0].error_bound)
-        for name, pairs, vectors in found
+    out = [  # the solver keeps its vectors in float64; the line runs in the problem's dtype
+        Direction(
+            name, downhill(v[:, 0].to(gradient), gradient), pairs[0].value, pairs[0].error_bound
+        )
+        for name, pairs, v in found
         if name in ends
     ]
     return out, hessian.products - before
