@@ -9,9 +9,10 @@ operators' base see the batches.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from landscape_cli.errors import InputError
+from landscape_cli.inputs import Inputs, cast, concat, describe, num_examples, select_output, take
 from landscape_cli.losses import Loss
 
 
@@ -53,6 +55,13 @@ class Problem:
     loss: Loss
     num_samples: int
     metadata: dict = field(default_factory=dict)
+    output_key: str | None = None  # the entry of a dict / ModelOutput the loss is taken of
+
+    @functools.cached_property
+    def num_targets(self) -> int:
+        """What the dataset loss is the mean over: the examples, or for a sequence loss the
+        targets that count (not `ignore_index`) over the whole data set."""
+        return sum(self.loss.count(y) for _, y in self.batches)
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -87,25 +96,30 @@ class Problem:
         ]
 
     # -- evaluation -------------------------------------------------------------------------
-    def outputs(self, params: list[Tensor], x: Tensor) -> Tensor:
-        """Model outputs z for inputs x with θ replaced by `params`.
+    def outputs(self, params: list[Tensor], x: Inputs) -> Tensor:
+        """Model outputs z for inputs x (a dict: keyword arguments) with θ replaced by `params`.
 
         Attention runs on the math kernel: the fused (flash, memory-efficient) kernels have
         no second derivative."""
+        values = dict(zip(self.names, params, strict=True))
         with sdpa_kernel(SDPBackend.MATH):
-            return functional_call(self.model, dict(zip(self.names, params, strict=True)), (x,))
+            if isinstance(x, Mapping):
+                out = functional_call(self.model, values, (), dict(x))
+            else:
+                out = functional_call(self.model, values, (x,))
+        return select_output(out, self.output_key)
 
     def batch_loss(self, params: list[Tensor], batch) -> Tensor:
-        """The batch's share of the dataset loss: (n_b/N)·mean_b ℓ."""
+        """The batch's share of the dataset loss: Σ_b ℓ_i / N (N: `num_targets`)."""
         z = self.outputs(params, batch[0])
-        return self.loss.per_example(z, batch[1]).sum() / self.num_samples
+        return self.loss.per_example(z, batch[1]).sum() / self.num_targets
 
     def batch_sum(self, fn: Callable[[Batch], Tensor]) -> Tensor:
         """Σ_b fn(batch_b): the single place where per-batch contributions are reduced."""
         total, start = None, 0
         for x, y in self.batches:
-            part = fn(Batch(x, y, slice(start, start + len(x))))
-            start += len(x)
+            part = fn(Batch(x, y, slice(start, start + num_examples(x))))
+            start += num_examples(x)
             total = part if total is None else total + part
         return total
 
@@ -113,14 +127,14 @@ class Problem:
         """[fn(batch_b) for every batch]: per-batch state that is not reduced (kept graphs)."""
         out, start = [], 0
         for x, y in self.batches:
-            out.append(fn(Batch(x, y, slice(start, start + len(x)))))
-            start += len(x)
+            out.append(fn(Batch(x, y, slice(start, start + num_examples(x)))))
+            start += num_examples(x)
         return out
 
     def probe_batch(self) -> Batch:
         """The first batch: for shape probes, memory estimates and graph inspection."""
         x, y = self.batches[0]
-        return Batch(x, y, slice(0, len(x)))
+        return Batch(x, y, slice(0, num_examples(x)))
 
     def output_sum(self, fn: Callable[[Tensor, Tensor], Tensor], flat: bool = True) -> Tensor:
         """Σ_b fn(z_b, y_b) over the data at θ without graph (z flattened per example)."""
@@ -141,19 +155,15 @@ class Problem:
     def output_dim(self) -> int:
         """C: the number of outputs per example (flattened)."""
         with torch.no_grad():
-            x = self.batches[0][0][:1]
+            x = take(self.batches[0][0], slice(0, 1))
             return self.loss.flat_outputs(self.outputs(self.params, x)).shape[1]
 
     def subsets(self, size: int) -> list[Problem]:
         """The data in consecutive parts of `size` examples, each as its own problem."""
-        x = torch.cat([b[0] for b in self.batches])
+        x = concat([b[0] for b in self.batches])
         y = torch.cat([b[1] for b in self.batches])
-        return [
-            replace(
-                self, batches=[(x[i : i + size], y[i : i + size])], num_samples=len(x[i : i + size])
-            )
-            for i in range(0, len(x), size)
-        ]
+        parts = [slice(i, i + size) for i in range(0, len(y), size)]
+        return [replace(self, batches=[(take(x, s), y[s])], num_samples=len(y[s])) for s in parts]
 
     def loss_at(self, flat: Tensor | None = None) -> float:
         params = self.params if flat is None else self.unflatten(flat)
@@ -204,7 +214,7 @@ def _zeros_for_none(grads, leaves):
 
 def build_problem(
     model: nn.Module,
-    x: Tensor,
+    x: Inputs,
     y: Tensor,
     loss: Loss,
     *,
@@ -213,13 +223,15 @@ def build_problem(
     device: str | torch.device = "cpu",
     params: str | None = None,
     metadata: dict | None = None,
+    output_key: str | None = None,
 ) -> Problem:
     """Cast model and data, select θ by regex, split the data into batches and check them."""
-    if len(x) == 0:
+    n = num_examples(x)
+    if n == 0:
         raise InputError("the data set is empty", "pass data with at least one example")
-    if len(x) != len(y):
+    if n != len(y):
         raise InputError(
-            f"inputs have {len(x)} examples but targets have {len(y)}",
+            f"inputs have {n} examples but targets have {len(y)}",
             "give one target per input",
         )
     device = torch.device(device)
@@ -227,13 +239,12 @@ def build_problem(
     for p in model.parameters():
         p.requires_grad_(False)
     names, tensors = _select_params(model, params)
-    x = x.to(device=device, dtype=dtype) if x.dtype.is_floating_point else x.to(device)
-    y = y.to(device=device, dtype=dtype) if y.dtype.is_floating_point else y.to(device)
-    size = len(x) if not batch_size else batch_size
+    x, y = cast(x, dtype, device), cast(y, dtype, device)
+    size = n if not batch_size else batch_size
     if size < 1:
         raise InputError(f"--batch-size must be positive, got {batch_size}", "use e.g. 256")
-    batches = [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
-    problem = Problem(model, names, tensors, batches, loss, len(x), metadata or {})
+    batches = [(take(x, slice(i, i + size)), y[i : i + size]) for i in range(0, n, size)]
+    problem = Problem(model, names, tensors, batches, loss, n, metadata or {}, output_key)
     _check_first_batch(problem)
     return problem
 
@@ -260,25 +271,27 @@ def _check_first_batch(problem: Problem) -> None:
     try:
         with torch.no_grad():
             z = problem.outputs(problem.params, x)
+    except InputError:
+        raise
     except Exception as exc:  # the model's own error, reduced to one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
-            f"the model failed on inputs of shape {tuple(x.shape)}: {first}",
+            f"the model failed on inputs of shape {describe(x)}: {first}",
             "check that the data belong to this model (input shape, dtype)",
         ) from None
-    if not isinstance(z, Tensor):
+    if z.ndim == 0 or z.shape[0] != num_examples(x):
         raise InputError(
-            f"the model returned {type(z).__name__}, not a tensor of outputs",
-            "wrap the model so that forward returns the logits tensor",
-        )
-    if z.shape[0] != x.shape[0]:
-        raise InputError(
-            f"the model returned {z.shape[0]} outputs for {x.shape[0]} inputs",
+            f"the model returned outputs of shape {tuple(z.shape)} for {num_examples(x)} inputs",
             "the first output dimension must be the batch",
         )
     problem.loss.check(z, y)
     for _, yb in problem.batches[1:]:
         problem.loss.check(z[: len(yb)], yb)
+    if problem.num_targets == 0:
+        raise InputError(
+            "every target is the ignored index: the loss is an empty mean",
+            "check the labels and --ignore-index",
+        )
     value = problem.loss_at()
     if not math.isfinite(value):
         raise InputError(
@@ -293,7 +306,7 @@ def _check_first_batch(problem: Problem) -> None:
         )
 
 
-def _outputs_depend_on_params(problem: Problem, x: Tensor) -> bool:
+def _outputs_depend_on_params(problem: Problem, x: Inputs) -> bool:
     """True when Jᵀ1 (the gradient of Σz) is not identically zero on the first batch."""
     leaves = problem.leaves()
     z = problem.outputs(leaves, x)

@@ -55,7 +55,7 @@ class OutputSpaceOperator(AutogradOperator):
             Jv = torch.autograd.grad(
                 jtu, u, V.T.contiguous(), retain_graph=True, is_grads_batched=True
             )[0]
-        W = self.output_mv(z.detach(), batch.y, Jv, batch.rows) / self.problem.num_samples
+        W = self.output_mv(z.detach(), batch.y, Jv, batch.rows) / self.problem.num_targets
         return backward_block(z.reshape(-1), leaves, W.reshape(b, -1).T, retain=retain)
 
 
@@ -88,12 +88,12 @@ class FisherOperator(OutputSpaceOperator):
                     "use e.g. 16 sampled labels, or None for the exact Fisher",
                 )
             generator = torch.Generator().manual_seed(seed)
-            z, _ = problem.all_outputs()
-            self.scores = problem.loss.sample_scores(z, mc_samples, generator)
+            z, y = problem.all_outputs()
+            self.scores = problem.loss.sample_scores(z, y, mc_samples, generator)
 
     def output_mv(self, z, y, U, rows):
         if self.scores is None:
-            return self.problem.loss.fisher_mv(z, U)
+            return self.problem.loss.fisher_mv(z, y, U)
         s = self.scores[:, rows]  # (S, n, C)
         coeff = torch.einsum("snc,bnc->bsn", s, U)
         return torch.einsum("bsn,snc->bnc", coeff, s) / s.shape[0]

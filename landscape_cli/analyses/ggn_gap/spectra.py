@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
+
 from landscape_cli.analyses.ggn_gap.products import solve
 from landscape_cli.analyses.ggn_gap.report import Spectra
 from landscape_cli.analyses.ggn_gap.settings import GgnGapSettings
@@ -18,7 +20,8 @@ GGN_MIN_PRODUCTS = 300
 
 def ggn_rank_bound(problem: Problem) -> int:
     """rank G ≤ N·rank(H_L): C − 1 per example for softmax cross-entropy, else C."""
-    return problem.num_samples * problem.loss.output_rank(problem.output_dim())
+    rank = problem.output_sum(lambda z, y: torch.tensor(float(problem.loss.rank(z, y))))
+    return int(rank)
 
 
 def ggn_eigenpairs(

@@ -98,12 +98,12 @@ def adaptive_sharpness(
     parts = problem.subsets(chunk_size)
     for i, part in enumerate(parts):
         result = box_ascent(part.loss_and_gradient, theta, radius, steps, gen)
-        total += result.increase * part.num_samples
+        total += result.increase * part.num_targets
         kkt += result.kkt
         evaluations += result.evaluations
         progress(i + 1)
     return AdaptiveSharpness(
-        rho, chunk_size, len(parts), total / problem.num_samples, evaluations, kkt / len(parts)
+        rho, chunk_size, len(parts), total / problem.num_targets, evaluations, kkt / len(parts)
     )
 
 
