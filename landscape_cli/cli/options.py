@@ -97,7 +97,16 @@ TABLE: tuple[Option, ...] = (
       "path/to/file.py:build."),
     Opt("factory_kwargs", str, None, "Keyword arguments for the model factory, as a JSON object: "
       "'{\"hidden\": 64}'."),
-    Opt("loss", LossName, "cross-entropy", "The loss: mean over examples.", noun="loss"),
+    Opt("loss", LossName, "cross-entropy", "The loss: the mean over examples (over counted "
+      "targets for outputs with positions, e.g. a language model's tokens).", noun="loss"),
+    Opt("target", str, None, "The data is a flat dict (file, Dataset items or DataLoader "
+      "batches): this entry is the target, the others are the model's keyword inputs."),
+    Opt("output", str, None, "The entry of the model's dict / ModelOutput the loss is taken "
+      "of (default: logits; a tuple's first element)."),
+    Opt("ignore_index", int, -100, "Cross-entropy targets equal to this count for nothing "
+      "(padding)."),
+    Opt("class_dim", int, None, "The output dimension holding the classes: -1 (last, a language "
+      "model's) or 1 (PyTorch's (N, C, d…)); default: from the shapes."),
     Opt("config", Path, None, "TOML file with option values."),
     Opt("samples", int, None, "Use a seeded random subset of N examples.", least=1),
     Opt("batch_size", int, None, "Examples per batch (default: all).", least=1),

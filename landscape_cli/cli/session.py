@@ -100,19 +100,30 @@ def open_session(command: str, cli: dict, log=None) -> Session:
         seed=options["seed"],
         base_dir=Path(options["model"]).resolve().parent,
         allow_code=trusted or "data" not in from_metadata,
+        target=options["target"],
     )
     problem = build_problem(
         checkpoint.model,
         x,
         y,
-        get_loss(str(options["loss"])),
+        _loss(options),
         batch_size=options["batch_size"],
         dtype=_dtype(options["dtype"]),
         device=_device(options["device"]),
         params=options["params"],
         metadata=metadata,
+        output_key=options["output"],
     )
     return Session(problem, options, sources, Path(options["model"]), metadata, used_sample)
+
+
+def _loss(options: dict):
+    if options["class_dim"] not in (None, 1, -1):
+        raise InputError(
+            f"--class-dim must be 1 or -1, got {options['class_dim']}",
+            "use --class-dim 1 for (N, C, ...) outputs, -1 for (N, ..., C)",
+        )
+    return get_loss(str(options["loss"]), options["ignore_index"], options["class_dim"])
 
 
 def _metadata_options(metadata: dict, cli: dict, config: dict) -> dict:

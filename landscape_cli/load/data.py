@@ -6,7 +6,7 @@ import os
 import pickle
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from landscape_cli.errors import InputError
+from landscape_cli.inputs import Inputs, take
 from landscape_cli.load.checkpoint import _detail
 from landscape_cli.load.factory import import_object
 
@@ -28,8 +29,14 @@ def load_data(
     seed: int = 0,
     base_dir: Path | None = None,
     allow_code: bool = True,
-) -> tuple[Tensor, Tensor]:
+    target: str | None = None,
+) -> tuple[Inputs, Tensor]:
     """The data set named by ``spec`` as full tensors ``(x, y)``.
+
+    ``x`` may be a dict of tensors (the model's keyword arguments), each with the examples
+    along its first dimension. With ``target`` the data may instead be one flat dict (a file's
+    dict, or each Dataset item or DataLoader batch) whose ``target`` entry is y and whose other
+    entries are the inputs: a Hugging Face batch with ``target="labels"``.
 
     ``spec`` is a ``.pt`` file ({"x", "y"} dict, (x, y) pair or TensorDataset), a ``.npz`` file
     with arrays ``x`` and ``y``, or a factory ``module:fn`` / ``file.py:fn`` that returns an
@@ -44,7 +51,7 @@ def load_data(
         raise InputError("the data spec is empty", "pass --data FILE.pt, FILE.npz or module:fn")
     path = _find(spec, base_dir)
     if path is not None:
-        x, y = _load_file(path)
+        x, y = _load_file(path, target)
         origin = f"'{path}'"
     elif _is_factory(spec):
         if not allow_code:
@@ -53,7 +60,7 @@ def load_data(
                 "inside a file is not run unless you trust the file",
                 f"pass --data {spec} yourself, or --trust-checkpoint",
             )
-        x, y = _from_factory(spec, base_dir)
+        x, y = _from_factory(spec, base_dir, target)
         origin = f"factory '{spec}'"
     else:
         where = "the current directory" + (f" or {base_dir}" if base_dir else "")
@@ -95,7 +102,7 @@ def _is_factory(spec: str) -> bool:
 # ---------------------------------------------------------------- files
 
 
-def _load_file(path: Path) -> tuple[Any, Any]:
+def _load_file(path: Path, target: str | None) -> tuple[Any, Any]:
     if not os.access(path, os.R_OK):
         raise InputError(f"data file '{path}' is not readable", "check the file's permissions")
     if path.stat().st_size == 0:
@@ -104,8 +111,8 @@ def _load_file(path: Path) -> tuple[Any, Any]:
     if suffix not in (".pt", ".pth", ".npz"):
         suffix = _sniff(path)
     if suffix == ".npz":
-        return _load_npz(path)
-    return _load_pt(path)
+        return _load_npz(path, target)
+    return _load_pt(path, target)
 
 
 def _sniff(path: Path) -> str:
@@ -123,7 +130,7 @@ def _sniff(path: Path) -> str:
     )
 
 
-def _load_pt(path: Path) -> tuple[Any, Any]:
+def _load_pt(path: Path, target: str | None) -> tuple[Any, Any]:
     try:
         with torch.serialization.safe_globals([TensorDataset]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -140,27 +147,20 @@ def _load_pt(path: Path) -> tuple[Any, Any]:
 
     if isinstance(obj, TensorDataset):
         return _from_tensor_dataset(obj, f"'{path}'")
-    if isinstance(obj, dict):
-        if "x" in obj and "y" in obj:
-            return obj["x"], obj["y"]
-        keys = ", ".join(map(str, list(obj)[:8])) or "none"
-        raise InputError(f"data file '{path}' has no 'x' and 'y' keys (keys: {keys})", _DATA_FIX)
-    if isinstance(obj, tuple | list) and len(obj) == 2:
-        return obj[0], obj[1]
-    raise InputError(
-        f"data file '{path}' holds a {type(obj).__name__}, not an (x, y) pair", _DATA_FIX
-    )
+    return _pair(obj, f"data file '{path}'", "holds a", target)
 
 
-def _load_npz(path: Path) -> tuple[Any, Any]:
+def _load_npz(path: Path, target: str | None) -> tuple[Any, Any]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = list(archive.files)
+            if target is not None and target in keys:
+                return _pair({k: archive[k] for k in keys}, f"data file '{path}'", "holds", target)
             if "x" not in keys or "y" not in keys:
                 raise InputError(
                     f"data file '{path}' has no arrays 'x' and 'y' (arrays: "
                     f"{', '.join(keys[:8]) or 'none'})",
-                    "save it with numpy.savez(path, x=x, y=y)",
+                    "save it with numpy.savez(path, x=x, y=y), or name the target with --target",
                 )
             return archive["x"], archive["y"]
     except InputError:
@@ -181,7 +181,7 @@ def _corrupt(path: Path, exc: BaseException) -> InputError:
 # ---------------------------------------------------------------- factories
 
 
-def _from_factory(spec: str, base_dir: Path | None) -> tuple[Any, Any]:
+def _from_factory(spec: str, base_dir: Path | None, target: str | None) -> tuple[Any, Any]:
     fn = import_object(spec, base_dir=base_dir)
     try:
         obj = fn()
@@ -194,19 +194,12 @@ def _from_factory(spec: str, base_dir: Path | None) -> tuple[Any, Any]:
         ) from exc
     origin = f"factory '{spec}'"
     if isinstance(obj, DataLoader):
-        return _from_batches(obj, origin)
+        return _from_batches(obj, origin, target)
     if isinstance(obj, TensorDataset):
         return _from_tensor_dataset(obj, origin)
     if isinstance(obj, Dataset | IterableDataset):
-        return _from_items(obj, origin)
-    if isinstance(obj, dict) and "x" in obj and "y" in obj:
-        return obj["x"], obj["y"]
-    if isinstance(obj, tuple | list) and len(obj) == 2:
-        return obj[0], obj[1]
-    raise InputError(
-        f"data factory '{spec}' returned a {type(obj).__name__}",
-        "return an (x, y) pair of tensors, a Dataset of (x, y) items, or a DataLoader",
-    )
+        return _from_items(obj, origin, target)
+    return _pair(obj, f"data factory '{spec}'", "returned a", target)
 
 
 def _from_tensor_dataset(ds: TensorDataset, origin: str) -> tuple[Tensor, Tensor]:
@@ -218,18 +211,31 @@ def _from_tensor_dataset(ds: TensorDataset, origin: str) -> tuple[Tensor, Tensor
     return ds.tensors[0], ds.tensors[1]
 
 
-def _pair(item: Any, origin: str, what: str) -> tuple[Any, Any]:
-    if isinstance(item, dict) and "x" in item and "y" in item:
-        return item["x"], item["y"]
+def _pair(item: Any, origin: str, what: str, target: str | None) -> tuple[Any, Any]:
+    """(x, y) from an (x, y) pair, an {"x", "y"} dict, or a flat dict with its `target` entry
+    as y and the other entries as the inputs (keyword arguments of the model). `what` words
+    the item in messages: "holds a", "returned a", "yields an item", "yields a batch"."""
+    if isinstance(item, Mapping):
+        if target is not None and target in item:
+            return {str(k): v for k, v in item.items() if k != target}, item[target]
+        if target is None and "x" in item and "y" in item:
+            return item["x"], item["y"]
+        keys = ", ".join(map(str, list(item)[:8])) or "none"
+        if target is None:
+            raise InputError(
+                f"{origin} has no 'x' and 'y' keys (keys: {keys})",
+                f"{_DATA_FIX}, or name the target entry of a flat dict with --target KEY",
+            )
+        raise InputError(f"{origin} has no '{target}' key (keys: {keys})", "check --target")
     if isinstance(item, tuple | list) and len(item) == 2:
         return item[0], item[1]
     raise InputError(
-        f"{origin} yields {what} of type {type(item).__name__}, not an (x, y) pair",
-        "make each item (or batch) a pair (x, y)",
+        f"{origin} {what} {type(item).__name__}, not an (x, y) pair",
+        "give a pair (x, y), an {'x': x, 'y': y} dict, or a dict of inputs with --target KEY",
     )
 
 
-def _from_items(ds: Iterable, origin: str) -> tuple[Tensor, Tensor]:
+def _from_items(ds: Iterable, origin: str, target: str | None) -> tuple[Inputs, Tensor]:
     xs, ys = [], []
     try:
         items = (
@@ -238,8 +244,8 @@ def _from_items(ds: Iterable, origin: str) -> tuple[Tensor, Tensor]:
             else iter(ds)
         )
         for item in items:
-            x, y = _pair(item, origin, "items")
-            xs.append(_tensor(x, origin, "x"))
+            x, y = _pair(item, origin, "yields an item of type", target)
+            xs.append(_inputs(x, origin))
             ys.append(_tensor(y, origin, "y"))
     except InputError:
         raise
@@ -253,12 +259,12 @@ def _from_items(ds: Iterable, origin: str) -> tuple[Tensor, Tensor]:
     return _stack(xs, origin, "x", torch.stack), _stack(ys, origin, "y", torch.stack)
 
 
-def _from_batches(loader: DataLoader, origin: str) -> tuple[Tensor, Tensor]:
+def _from_batches(loader: DataLoader, origin: str, target: str | None) -> tuple[Inputs, Tensor]:
     xs, ys = [], []
     try:
         for batch in loader:
-            x, y = _pair(batch, origin, "batches")
-            xs.append(_tensor(x, origin, "x"))
+            x, y = _pair(batch, origin, "yields a batch of type", target)
+            xs.append(_inputs(x, origin))
             ys.append(_tensor(y, origin, "y"))
     except InputError:
         raise
@@ -269,12 +275,20 @@ def _from_batches(loader: DataLoader, origin: str) -> tuple[Tensor, Tensor]:
         ) from exc
     if not xs:
         raise InputError(f"the DataLoader from {origin} is empty", "return a non-empty data set")
-    xs = [t.reshape(1) if t.ndim == 0 else t for t in xs]
-    ys = [t.reshape(1) if t.ndim == 0 else t for t in ys]
+    xs = [_at_least_1d(t) for t in xs]
+    ys = [_at_least_1d(t) for t in ys]
     return _stack(xs, origin, "x", torch.cat), _stack(ys, origin, "y", torch.cat)
 
 
-def _stack(parts: list[Tensor], origin: str, name: str, op: Any) -> Tensor:
+def _at_least_1d(x: Inputs) -> Inputs:
+    if isinstance(x, Mapping):
+        return {k: _at_least_1d(v) for k, v in x.items()}
+    return x.reshape(1) if x.ndim == 0 else x
+
+
+def _stack(parts: list, origin: str, name: str, op: Any) -> Inputs:
+    if isinstance(parts[0], Mapping):
+        return {k: _stack([p[k] for p in parts], origin, f"{name}[{k!r}]", op) for k in parts[0]}
     try:
         return op(parts)
     except RuntimeError as exc:
@@ -305,28 +319,43 @@ def _tensor(value: Any, origin: str, name: str) -> Tensor:
         ) from exc
 
 
-def _validate(x: Any, y: Any, origin: str) -> tuple[Tensor, Tensor]:
-    x = _tensor(x, origin, "x")
+def _inputs(x: Any, origin: str) -> Inputs:
+    """x as a tensor, or a dict of tensors (keyword inputs)."""
+    if isinstance(x, Mapping):
+        if not x:
+            raise InputError(f"x from {origin} is an empty dict", "give the model's inputs")
+        return {str(k): _tensor(v, origin, f"x[{k!r}]") for k, v in x.items()}
+    return _tensor(x, origin, "x")
+
+
+def _validate(x: Any, y: Any, origin: str) -> tuple[Inputs, Tensor]:
+    x = _inputs(x, origin)
     y = _tensor(y, origin, "y")
-    if x.ndim == 0 or y.ndim == 0:
+    entries = x.items() if isinstance(x, Mapping) else [("x", x)]
+    if any(t.ndim == 0 for _, t in entries) or y.ndim == 0:
         raise InputError(
-            f"data from {origin} has a scalar {'x' if x.ndim == 0 else 'y'}",
+            f"data from {origin} has a scalar {'y' if y.ndim == 0 else 'x'}",
             "give one row per example (the first dimension indexes examples)",
         )
-    if x.shape[0] == 0 or y.shape[0] == 0:
+    if y.shape[0] == 0 or any(t.shape[0] == 0 for _, t in entries):
         raise InputError(f"data from {origin} is empty (0 examples)", "pass a non-empty data set")
-    if x.shape[0] != y.shape[0]:
-        raise InputError(
-            f"data from {origin} has {x.shape[0]} inputs but {y.shape[0]} targets",
-            "give x and y the same number of examples",
-        )
-    if x.dtype == torch.bool or x.is_complex():
-        raise InputError(f"x from {origin} has dtype {x.dtype}", "use float or integer inputs")
+    for name, t in entries:
+        if t.shape[0] != y.shape[0]:
+            raise InputError(
+                f"data from {origin} has {t.shape[0]} inputs"
+                + (f" in x[{name!r}]" if isinstance(x, Mapping) else "")
+                + f" but {y.shape[0]} targets",
+                "give x and y the same number of examples",
+            )
+        if t.dtype == torch.bool or t.is_complex():
+            raise InputError(
+                f"{name} from {origin} has dtype {t.dtype}", "use float or integer inputs"
+            )
     if y.is_complex():
         raise InputError(f"y from {origin} has dtype {y.dtype}", "use integer or float targets")
     if not y.is_floating_point():
         y = y.long()  # integer (or bool) labels
-    for name, t in (("x", x), ("y", y)):
+    for name, t in [*entries, ("y", y)]:
         if t.is_floating_point():
             bad = (~torch.isfinite(t)).sum().item()
             if bad:
@@ -337,8 +366,8 @@ def _validate(x: Any, y: Any, origin: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def _subset(x: Tensor, y: Tensor, samples: int, seed: int, origin: str) -> tuple[Tensor, Tensor]:
-    n = x.shape[0]
+def _subset(x: Inputs, y: Tensor, samples: int, seed: int, origin: str) -> tuple[Inputs, Tensor]:
+    n = y.shape[0]
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise InputError(f"--samples must be a positive integer, got {samples!r}", "pass N >= 1")
     if samples > n:
@@ -348,4 +377,4 @@ def _subset(x: Tensor, y: Tensor, samples: int, seed: int, origin: str) -> tuple
         )
     generator = torch.Generator().manual_seed(int(seed))
     index = torch.randperm(n, generator=generator)[:samples].sort().values
-    return x[index], y[index]
+    return take(x, index), y[index]
