@@ -6,6 +6,7 @@ its Hessian by autograd, the GGN from the Jacobian and each token's softmax Hess
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,7 +55,8 @@ def lm_data(n: int = 6, seed: int = 0):
 
 
 def dense_truths(model, problem, x, y, logits_of, class_dim=-1):
-    """Loss, H, G and EF at θ, each computed directly (not through the tool's operators)."""
+    """Loss, H, G and EF at θ, each computed directly (not through the tool's operators);
+    `model` may be a twin of the problem's (same weights, e.g. eager attention)."""
     names, theta = problem.names, problem.flat_params()
 
     def logits(flat):
@@ -175,9 +177,10 @@ def test_the_command_line_takes_a_flat_dict_with_a_target(tmp_path, capsys, monk
     torch.manual_seed(3)
     model = TinyLM().double()
     x, y = lm_data()
+    here = str(Path(__file__).parent)
     (tmp_path / "lm.py").write_text(
-        "import sys\nsys.path.insert(0, %r)\nfrom test_sequences import TinyLM\n\n\n"
-        "def build():\n    return TinyLM()\n" % str(__import__("pathlib").Path(__file__).parent)
+        f"import sys\nsys.path.insert(0, {here!r})\nfrom test_sequences import TinyLM\n\n\n"
+        "def build():\n    return TinyLM()\n"
     )
     torch.save(model.state_dict(), tmp_path / "lm.pt")
     torch.save({**x, "labels": y}, tmp_path / "tokens.pt")
@@ -195,3 +198,65 @@ def test_the_command_line_takes_a_flat_dict_with_a_target(tmp_path, capsys, monk
     assert report["loss"] == pytest.approx(problem.loss_at(), rel=1e-12)
     r = run([*args, "--json"], capsys, monkeypatch)
     assert r.code == 2 and "--target" in r.err
+
+
+# -- Hugging Face models as they are (small configs, random weights, nothing downloaded) ------
+transformers = pytest.importorskip("transformers")
+
+
+def gpt2(seed: int = 0, attention: str = "sdpa"):
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(
+        vocab_size=V, n_positions=T, n_embd=8, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0
+    )
+    config._attn_implementation = attention
+    return transformers.GPT2LMHeadModel(config).double().eval()
+
+
+def test_gpt2_as_it_is_matches_its_own_loss_and_the_dense_truths():
+    model = gpt2()
+    x, y = lm_data(n=5, seed=2)
+    problem = build_problem(model, x, y, get_loss("cross-entropy"), batch_size=3)
+    labels = torch.where(x["attention_mask"] == 1, x["input_ids"], -100)
+    with torch.no_grad():
+        own = float(model(**x, labels=labels).loss)  # shifts the labels itself; float32 loss
+    twin = gpt2(attention="eager")  # the same weights through eager attention: the truth
+    loss, H, G, _ = dense_truths(twin, problem, x, y, lambda out: out.logits)
+    assert problem.loss_at() == pytest.approx(loss, rel=1e-13)
+    assert problem.loss_at() == pytest.approx(own, rel=1e-6)
+    exact = torch.linalg.eigvalsh(H)
+    eig = extreme_eigenpairs(make_operator("hessian", problem), 2, 2, tol=1e-9)
+    assert [e.value for e in eig.top] == pytest.approx(exact[-2:].flip(0).tolist(), abs=1e-8)
+    assert [e.value for e in eig.bottom] == pytest.approx(exact[:2].tolist(), abs=1e-8)
+    ggn = extreme_eigenpairs(make_operator("ggn", problem), 1, 0, tol=1e-9)
+    assert ggn.top[0].value == pytest.approx(float(torch.linalg.eigvalsh(G)[-1]), rel=1e-8)
+    F_dense = make_operator("fisher", problem).dense()
+    assert torch.allclose(F_dense, G, atol=1e-11 * float(G.abs().max()))
+
+
+def test_a_bert_classifier_returning_a_model_output():
+    torch.manual_seed(4)
+    config = transformers.BertConfig(
+        vocab_size=13,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=T,
+        num_labels=3,
+    )
+    model = transformers.BertForSequenceClassification(config).double().eval()
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 13, (6, T), generator=gen)
+    mask = torch.ones(6, T, dtype=torch.long)
+    mask[::2, 3:] = 0
+    x, y = {"input_ids": ids, "attention_mask": mask}, torch.randint(0, 3, (6,), generator=gen)
+    problem = build_problem(model, x, y, get_loss("cross-entropy"), params="classifier|pooler")
+    with torch.no_grad():
+        own = float(model(**x, labels=y).loss)
+    loss, H, G, _ = dense_truths(model, problem, x, y, lambda out: out.logits)
+    assert problem.loss_at() == pytest.approx(loss, rel=1e-13)
+    assert problem.loss_at() == pytest.approx(own, rel=1e-6)
+    scale = float(H.abs().max())
+    assert torch.allclose(make_operator("hessian", problem).dense(), H, atol=1e-11 * scale)
+    assert torch.allclose(make_operator("ggn", problem).dense(), G, atol=1e-11 * scale)
