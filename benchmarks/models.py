@@ -71,3 +71,23 @@ MLPS = {
     "mlp-4.3k/512": lambda: trained_mlp((32, 64, 32, 4), 512),
     "mlp-4.5k/1797": lambda: trained_mlp((64, 48, 24, 10), 1797),
 }
+
+
+def small_gpt2(n=16, seq=32, dtype=torch.float32):
+    """A 2-layer GPT-2 (transformers, random init, 135k parameters) on right-padded
+    sequences with -100 targets: the sequence layout, no per-token duplication."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=512, n_positions=seq, n_embd=64, n_layer=2, n_head=4,
+        bos_token_id=0, eos_token_id=0,
+    )  # fmt: skip
+    model = transformers.GPT2LMHeadModel(config).eval()
+    ids = torch.randint(0, 512, (n, seq))
+    lengths = torch.randint(seq // 2, seq + 1, (n,))
+    mask = (torch.arange(seq).reshape(1, -1) < lengths.reshape(-1, 1)).long()
+    labels = torch.full((n, seq), -100)
+    labels[:, :-1] = torch.where(mask[:, 1:] == 1, ids[:, 1:], -100)
+    x = {"input_ids": ids * mask, "attention_mask": mask}
+    return build_problem(model, x, labels, get_loss("cross-entropy"), dtype=dtype)

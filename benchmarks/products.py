@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.models import MLPS, transformer_layer  # noqa: E402
+from benchmarks.models import MLPS, small_gpt2, transformer_layer  # noqa: E402
 from landscape_cli.curvature import make_operator  # noqa: E402
 
 
@@ -55,3 +55,4 @@ if __name__ == "__main__":
         report(name, make(), repeat=30)
     if "--no-transformer" not in sys.argv:
         report("transformer layer (float32)", transformer_layer(), repeat=5)
+        report("GPT-2 2 layers, 16 padded sequences × 32 tokens (float32)", small_gpt2(), repeat=5)
