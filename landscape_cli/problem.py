@@ -9,6 +9,7 @@ operators' base see the batches.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import re
@@ -84,16 +85,7 @@ class Problem:
 
     def blocks(self) -> list[Block]:
         """Parameter groups by module (e.g. `net.0` holds `net.0.weight` and `net.0.bias`)."""
-        groups: dict[str, list[int]] = {}
-        for i, name in enumerate(self.names):
-            groups.setdefault(name.rpartition(".")[0] or name, []).append(i)
-        offsets = [0]
-        for p in self.params:
-            offsets.append(offsets[-1] + p.numel())
-        return [
-            Block(module, slice(offsets[idx[0]], offsets[idx[-1] + 1]))
-            for module, idx in groups.items()
-        ]
+        return blocks_of(self.names, [p.numel() for p in self.params])
 
     # -- evaluation -------------------------------------------------------------------------
     def outputs(self, params: list[Tensor], x: Inputs) -> Tensor:
@@ -236,9 +228,10 @@ def build_problem(
         )
     device = torch.device(device)
     model = model.to(device=device, dtype=dtype).eval()
+    chosen = select_params(model, params)
     for p in model.parameters():
         p.requires_grad_(False)
-    names, tensors = _select_params(model, params)
+    names, tensors = [n for n, _ in chosen], [p.detach() for _, p in chosen]
     x, y = cast(x, dtype, device), cast(y, dtype, device)
     size = n if not batch_size else batch_size
     if size < 1:
@@ -249,21 +242,43 @@ def build_problem(
     return problem
 
 
-def _select_params(model: nn.Module, pattern: str | None) -> tuple[list[str], list[Tensor]]:
+def select_params(model: nn.Module, pattern: str | None) -> list[tuple[str, Tensor]]:
+    """θ: the floating parameters whose names match `pattern`; without one, those that
+    require grad (all of them for a plain model; the trainable ones of a fine-tuning
+    factory), or all when none does."""
     named = [(n, p) for n, p in model.named_parameters() if p.dtype.is_floating_point]
-    if pattern:
-        try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise InputError(f"--params '{pattern}' is not a valid regex ({exc})", "") from None
-        named = [(n, p) for n, p in named if regex.search(n)]
-    if not named:
-        available = ", ".join(n for n, _ in model.named_parameters())[:200]
+    if not pattern:
+        trainable = [(n, p) for n, p in named if p.requires_grad]
+        return trainable or named
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"--params '{pattern}' is not a valid regex ({exc})", "") from None
+    chosen = [(n, p) for n, p in named if regex.search(n)]
+    if not chosen:
+        names = [n for n, _ in named]
+        near = difflib.get_close_matches(pattern, names, n=5, cutoff=0.3) or names[:5]
         raise InputError(
             f"no parameters selected (pattern {pattern!r})",
-            f"choose --params among: {available or 'none: the model has no parameters'}",
+            f"the nearest names: {', '.join(near) or 'none: the model has no parameters'}; "
+            "see them all with `landscape params MODEL`",
         )
-    return [n for n, _ in named], [p.detach() for _, p in named]
+    return chosen
+
+
+def blocks_of(names: list[str], sizes: list[int]) -> list[Block]:
+    """Parameter groups by module (e.g. `net.0` holds `net.0.weight` and `net.0.bias`) as
+    slices of the flat vector of these parameters."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name.rpartition(".")[0] or name, []).append(i)
+    offsets = [0]
+    for size in sizes:
+        offsets.append(offsets[-1] + size)
+    return [
+        Block(module, slice(offsets[idx[0]], offsets[idx[-1] + 1]))
+        for module, idx in groups.items()
+    ]
 
 
 def _check_first_batch(problem: Problem) -> None:

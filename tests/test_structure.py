@@ -78,14 +78,14 @@ def test_render_modules_load_matplotlib_only_for_figures():
 
 
 def test_every_option_is_declared_once_per_command():
-    for command in options.ALL:
+    for command in options.COMMANDS:
         names = [o.name for o in options.TABLE if command in o.commands]
         assert len(names) == len(set(names)), command
 
 
 def test_command_parameters_are_the_option_table():
     registered = {info.name: info.callback for info in app.registered_commands}
-    assert set(registered) == {c.replace("_", "-") for c in options.ALL}
+    assert set(registered) == {c.replace("_", "-") for c in options.COMMANDS}
     for name, callback in registered.items():
         declared = list(options.options_of(name.replace("-", "_")))
         assert list(callback.__signature__.parameters) == declared

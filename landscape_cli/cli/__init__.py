@@ -1,4 +1,4 @@
-"""Command line: `landscape spectrum|ggn-gap|taylor-check|sharpness|gate`."""
+"""Command line: `landscape spectrum|ggn-gap|taylor-check|sharpness|gate|params`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import typer
 
 from landscape_cli import __version__
 from landscape_cli.cli.app import app, main
-from landscape_cli.cli.commands import gate, ggn_gap, sharpness, spectrum, taylor_check  # noqa: F401 (register)
+from landscape_cli.cli.commands import (  # noqa: F401 (register, in the README's order)
+    gate,
+    ggn_gap,
+    params,
+    sharpness,
+    spectrum,
+    taylor_check,
+)
 
 
 def _print_version(value: bool) -> None:

@@ -22,7 +22,9 @@ from typing import Annotated, Any
 
 import typer
 
-ALL = ("spectrum", "ggn_gap", "taylor_check", "sharpness", "gate")
+ALL = ("spectrum", "ggn_gap", "taylor_check", "sharpness", "gate")  # the analyses of a problem
+COMMANDS = (*ALL, "params")
+LOADS = COMMANDS  # options that load a model (or say what to do with a report)
 SOLVED = ("spectrum", "ggn_gap", "sharpness", "gate")  # commands that run the eigen-solver
 CERTIFIED = ("spectrum", "ggn_gap", "sharpness")  # commands that report eigenpairs
 TAYLOR = ("taylor_check", "gate")  # the gate's taylor_order metric runs the taylor-check
@@ -90,13 +92,13 @@ Opt = Option
 TABLE: tuple[Option, ...] = (
     # -- what to analyse ------------------------------------------------------------------
     Opt("model", Path, None, "Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
-      "Default: the config's `model`, else the bundled sample.", argument=True),
+      "Default: the config's `model`, else the bundled sample.", LOADS, argument=True),
     Opt("data", str, None, "Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), or "
       "module:fn / file.py:fn. Default: the checkpoint's metadata."),
     Opt("model_factory", str, None, "Builds the model for a state dict: package.module:build or "
-      "path/to/file.py:build."),
+      "path/to/file.py:build.", LOADS),
     Opt("factory_kwargs", str, None, "Keyword arguments for the model factory, as a JSON object: "
-      "'{\"hidden\": 64}'."),
+      "'{\"hidden\": 64}'.", LOADS),
     Opt("loss", LossName, "cross-entropy", "The loss: the mean over examples (over counted "
       "targets for outputs with positions, e.g. a language model's tokens).", noun="loss"),
     Opt("target", str, None, "The data is a flat dict (file, Dataset items or DataLoader "
@@ -107,16 +109,17 @@ TABLE: tuple[Option, ...] = (
       "(padding)."),
     Opt("class_dim", int, None, "The output dimension holding the classes: -1 (last, a language "
       "model's) or 1 (PyTorch's (N, C, d…)); default: from the shapes."),
-    Opt("config", Path, None, "TOML file with option values."),
+    Opt("config", Path, None, "TOML file with option values.", LOADS),
     Opt("samples", int, None, "Use a seeded random subset of N examples.", least=1),
     Opt("batch_size", int, None, "Examples per batch (default: all).", least=1),
     Opt("dtype", Dtype, "float64", "Precision of the model, the data and the products.",
       noun="dtype"),
     Opt("device", str, "auto", "auto | cpu | cuda (or cuda:N)."),
     Opt("seed", int, 0, "Seed for every random choice."),
-    Opt("params", str, None, "Regex: which parameters form θ (default all)."),
+    Opt("params", str, None, "Regex: which parameters form θ (default: those that require "
+      "grad; see `landscape params`).", LOADS),
     Opt("trust_checkpoint", bool, False, "Trust the checkpoint: let it run code (pickled objects, "
-      ".pt2 archives, factories named in its metadata). Trusted files only."),
+      ".pt2 archives, factories named in its metadata). Trusted files only.", LOADS),
     Opt("strategy", Strategy, "auto", "How curvature products are formed (see the README).",
       noun="product strategy"),
     # -- spectrum -------------------------------------------------------------------------
@@ -192,10 +195,10 @@ TABLE: tuple[Option, ...] = (
     # -- output ---------------------------------------------------------------------------
     Opt("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
       "(flagged) instead of exit code 3.", CERTIFIED),
-    Opt("json", bool, False, "Print one JSON report on stdout, nothing else."),
+    Opt("json", bool, False, "Print one JSON report on stdout, nothing else.", LOADS),
     Opt("png", Path, None, "Write the figure to this PNG file."),
-    Opt("out", Path, None, "Write report.json and the figures to this folder."),
-    Opt("verbose", bool, False, "Show library logging and warnings on stderr."),
+    Opt("out", Path, None, "Write report.json and the figures to this folder.", LOADS),
+    Opt("verbose", bool, False, "Show library logging and warnings on stderr.", LOADS),
 )
 # fmt: on
 del Opt

@@ -65,30 +65,7 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
 
 def open_session(command: str, cli: dict, log=None) -> Session:
     """The problem a command analyses; every output path is checked before anything loads."""
-    options, config, sources = resolve(command, cli)
-    check_outputs(options.get("out"), options.get("png"), options.get("junit"))
-    used_sample = options["model"] is None
-    if used_sample:
-        from sample_models import SAMPLE_CHECKPOINT
-
-        options["model"] = SAMPLE_CHECKPOINT
-        if log:
-            log(
-                f"No model given: analysing the bundled sample {SAMPLE_CHECKPOINT.name} "
-                "(a 3.3k-parameter tanh MLP classifier)."
-            )
-    # The bundled sample is part of this package: its metadata is as trusted as our code.
-    trusted = bool(options["trust_checkpoint"]) or _is_bundled(options["model"])
-    checkpoint = load_checkpoint(
-        options["model"],
-        factory=options["model_factory"],
-        factory_kwargs=options["factory_kwargs"],
-        trust=trusted,
-    )
-    metadata = checkpoint.metadata
-    from_metadata = _metadata_options(metadata, cli, config)
-    options.update(from_metadata)
-    sources.update(dict.fromkeys(from_metadata, "metadata"))
+    options, sources, checkpoint, trusted, from_metadata = open_model(command, cli, log)
     if options["data"] is None:
         raise InputError(
             f"no data for {Path(options['model']).name}",
@@ -111,10 +88,40 @@ def open_session(command: str, cli: dict, log=None) -> Session:
         dtype=_dtype(options["dtype"]),
         device=_device(options["device"]),
         params=options["params"],
-        metadata=metadata,
+        metadata=checkpoint.metadata,
         output_key=options["output"],
     )
-    return Session(problem, options, sources, Path(options["model"]), metadata, used_sample)
+    used_sample = sources["model"] == "default"
+    model_path = Path(options["model"])
+    return Session(problem, options, sources, model_path, checkpoint.metadata, used_sample)
+
+
+def open_model(command: str, cli: dict, log=None):
+    """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
+    its metadata supplied: everything but the data."""
+    options, config, sources = resolve(command, cli)
+    check_outputs(options.get("out"), options.get("png"), options.get("junit"))
+    if options["model"] is None:
+        from sample_models import SAMPLE_CHECKPOINT
+
+        options["model"] = SAMPLE_CHECKPOINT
+        if log:
+            log(
+                f"No model given: analysing the bundled sample {SAMPLE_CHECKPOINT.name} "
+                "(a 3.3k-parameter tanh MLP classifier)."
+            )
+    # The bundled sample is part of this package: its metadata is as trusted as our code.
+    trusted = bool(options["trust_checkpoint"]) or _is_bundled(options["model"])
+    checkpoint = load_checkpoint(
+        options["model"],
+        factory=options["model_factory"],
+        factory_kwargs=options["factory_kwargs"],
+        trust=trusted,
+    )
+    from_metadata = _metadata_options(checkpoint.metadata, cli, config)
+    options.update(from_metadata)
+    sources.update(dict.fromkeys(from_metadata, "metadata"))
+    return options, sources, checkpoint, trusted, from_metadata
 
 
 def _loss(options: dict):
