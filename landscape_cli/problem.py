@@ -57,6 +57,7 @@ class Problem:
     num_samples: int
     metadata: dict = field(default_factory=dict)
     output_key: str | None = None  # the entry of a dict / ModelOutput the loss is taken of
+    trainable: tuple[str, ...] = ()  # the parameters that required grad when it was built
 
     @functools.cached_property
     def num_targets(self) -> int:
@@ -229,6 +230,7 @@ def build_problem(
     device = torch.device(device)
     model = model.to(device=device, dtype=dtype).eval()
     chosen = select_params(model, params)
+    trainable = tuple(n for n, p in model.named_parameters() if p.requires_grad)
     for p in model.parameters():
         p.requires_grad_(False)
     names, tensors = [n for n, _ in chosen], [p.detach() for _, p in chosen]
@@ -237,7 +239,9 @@ def build_problem(
     if size < 1:
         raise InputError(f"--batch-size must be positive, got {batch_size}", "use e.g. 256")
     batches = [(take(x, slice(i, i + size)), y[i : i + size]) for i in range(0, n, size)]
-    problem = Problem(model, names, tensors, batches, loss, n, metadata or {}, output_key)
+    problem = Problem(
+        model, names, tensors, batches, loss, n, metadata or {}, output_key, trainable
+    )
     _check_first_batch(problem)
     return problem
 

@@ -118,6 +118,8 @@ TABLE: tuple[Option, ...] = (
     Opt("seed", int, 0, "Seed for every random choice."),
     Opt("params", str, None, "Regex: which parameters form θ (default: those that require "
       "grad; see `landscape params`).", LOADS),
+    Opt("partial", bool, False, "The checkpoint holds only some tensors (fine-tuned layers): "
+      "load them over the factory's own weights, the rest from the factory.", LOADS),
     Opt("trust_checkpoint", bool, False, "Trust the checkpoint: let it run code (pickled objects, "
       ".pt2 archives, factories named in its metadata). Trusted files only.", LOADS),
     Opt("strategy", Strategy, "auto", "How curvature products are formed (see the README).",

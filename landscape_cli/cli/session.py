@@ -117,7 +117,13 @@ def open_model(command: str, cli: dict, log=None):
         factory=options["model_factory"],
         factory_kwargs=options["factory_kwargs"],
         trust=trusted,
+        partial=bool(options["partial"]),
     )
+    if checkpoint.from_factory and log:
+        kept, name = checkpoint.from_factory, Path(options["model"]).name
+        loaded = len(checkpoint.model.state_dict()) - len(kept)
+        shown = ", ".join(kept[:4]) + (", ..." if len(kept) > 4 else "")
+        log(f"--partial: {loaded} tensors from {name}, {len(kept)} from the factory ({shown})")
     from_metadata = _metadata_options(checkpoint.metadata, cli, config)
     options.update(from_metadata)
     sources.update(dict.fromkeys(from_metadata, "metadata"))

@@ -10,7 +10,7 @@ import struct
 import sys
 import types
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class LoadedCheckpoint:
     model: nn.Module  # in eval mode
     metadata: dict  # the wrapper's keys other than the weights; {} if none
     path: Path
+    from_factory: list[str] = field(default_factory=list)  # `partial`: what the file lacked
 
 
 def load_checkpoint(
@@ -40,12 +41,15 @@ def load_checkpoint(
     factory: str | None = None,
     factory_kwargs: dict | None = None,
     trust: bool = False,
+    partial: bool = False,
 ) -> LoadedCheckpoint:
     """Load the model in ``path`` (on the CPU, in eval mode, parameters in their saved dtype).
 
     ``factory`` (``module:fn`` or ``file.py:fn``) builds the model for a state dict and
     overrides the checkpoint's ``factory`` metadata; ``factory_kwargs`` are merged over the
     metadata's ``factory_kwargs`` (the argument wins). ``trust`` allows full unpickling.
+    ``partial`` loads a state dict that holds only some of the model's tensors (fine-tuned
+    layers) over the factory's own weights; `from_factory` lists the tensors it kept.
     """
     path = _check_file(path)
     kind = _kind(path)
@@ -71,14 +75,16 @@ def load_checkpoint(
         obj = _torch_load(path, trust)
         obj, metadata = _unwrap(obj, path, trust)
 
+    kept: list[str] = []
     if isinstance(obj, nn.Module):
         model = obj
     else:
         state = _strip_prefixes(obj)
         model = _build(path, metadata, factory, factory_kwargs, trust)
-        _load_state(model, state, path, factory or _metadata_factory(metadata)[0])
+        spec = factory or _metadata_factory(metadata)[0]
+        kept = _load_state(model, state, path, spec, partial)
     model.eval()
-    return LoadedCheckpoint(model=model, metadata=metadata, path=path)
+    return LoadedCheckpoint(model=model, metadata=metadata, path=path, from_factory=kept)
 
 
 # ---------------------------------------------------------------- files and formats
@@ -344,7 +350,11 @@ def _is_full(t: Any) -> bool:
     return isinstance(t, torch.Tensor) and t.numel() > 0
 
 
-def _load_state(model: nn.Module, state: dict, path: Path, spec: str | None) -> None:
+def _load_state(
+    model: nn.Module, state: dict, path: Path, spec: str | None, partial: bool
+) -> list[str]:
+    """Load `state` into the model; returns the model's tensors the file did not hold
+    (`partial` only: otherwise a missing tensor is an error)."""
     own = model.state_dict(keep_vars=True)
     present = {_storage(v) for k, v in own.items() if k in state and _is_full(v)}
     # A tied weight saved once (as safetensors does) is covered by its twin.
@@ -360,17 +370,25 @@ def _load_state(model: nn.Module, state: dict, path: Path, spec: str | None) -> 
         and isinstance(own[k], torch.Tensor)
         and tuple(state[k].shape) != tuple(own[k].shape)
     ]
-    if missing or unexpected or shapes:
+    if partial and missing and len(missing) == len(own):
+        raise InputError(
+            f"checkpoint '{path}' holds none of the tensors of the model built by '{spec}'",
+            "check --model-factory: the names must match the model's state_dict keys",
+        )
+    if (missing and not partial) or unexpected or shapes:
         parts = []
-        if missing:
+        if missing and not partial:
             parts.append(f"missing keys: {_first(missing)}")
         if unexpected:
             parts.append(f"unexpected keys: {_first(unexpected)}")
         if shapes:
             parts.append(f"shape mismatches: {_first(shapes, 3)}")
+        fix = "pass the right --model-factory and --factory-kwargs for this checkpoint"
+        if missing and not unexpected and not shapes:
+            fix += ", or --partial if the file holds only the fine-tuned layers"
         raise InputError(
             f"checkpoint '{path}' does not fit the model built by '{spec}' ({'; '.join(parts)})",
-            "pass the right --model-factory and --factory-kwargs for this checkpoint",
+            fix,
         )
     # Keep floating tensors in their saved dtype: convert in place so tied parameters stay tied.
     with torch.no_grad():
@@ -385,6 +403,7 @@ def _load_state(model: nn.Module, state: dict, path: Path, spec: str | None) -> 
             ):
                 t.data = t.data.to(saved.dtype)
     model.load_state_dict(state, strict=False)
+    return missing if partial else []
 
 
 # ---------------------------------------------------------------- torch.export archives

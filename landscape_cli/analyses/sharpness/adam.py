@@ -150,14 +150,18 @@ def _index_map(problem: Problem, groups: list) -> tuple[dict[str, int], dict[int
         raise AdamStateError("the optimizer state has no parameter groups")
     if named:
         return {_strip(n): idx for n, idx in named.items()}, group_of
+    # Without names, index i is the i-th tensor the optimizer was built from: all of
+    # model.parameters(), or (fine-tuning) those that require grad, in the model's order.
     model_names = [n for n, _ in problem.model.named_parameters()]
     ordered = [idx for group in groups for idx in group.get("params", [])]
-    if len(ordered) != len(model_names):
-        raise AdamStateError(
-            f"the optimizer holds {len(ordered)} parameter tensors but the model has "
-            f"{len(model_names)}, so its indices cannot be matched to names"
-        )
-    return dict(zip(model_names, ordered, strict=True)), group_of
+    for names in (model_names, list(problem.trainable)):
+        if len(ordered) == len(names):
+            return dict(zip(names, ordered, strict=True)), group_of
+    raise AdamStateError(
+        f"the optimizer holds {len(ordered)} parameter tensors but the model has "
+        f"{len(model_names)} ({len(problem.trainable)} trainable), so its indices cannot be "
+        "matched to names"
+    )
 
 
 def _strip(name: str) -> str:
