@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from landscape_cli.curvature import BlockOperator, CurvatureOperator
 from landscape_cli.estimators.lanczos import extreme_eigenpairs
@@ -62,6 +62,7 @@ class SpectrumReport:
     device: str
     density: SpectralDensity | None = None
     per_layer: list[LayerSpectrum] | None = None
+    bottom_note: str | None = None  # why the bottom eigenvalues are exactly 0, when they are
     eigen: EigenResult | None = field(default=None, repr=False)  # vectors, not serialised
 
 
@@ -91,23 +92,45 @@ def analyse_spectrum(
     start = time.perf_counter()
     products0 = op.products
     tell = (lambda stage: lambda n: progress(stage, n)) if progress else (lambda stage: None)
-    eig = extreme_eigenpairs(
-        op,
-        settings.k_top,
-        settings.k_bottom,
-        tol=settings.tol,
-        max_products=settings.max_products,
-        seed=settings.seed,
-        progress=tell("eigenvalues"),
-        multiplicity_check=settings.multiplicity_check,
-    )
+    eig, note = _eigenpairs(op, settings, tell("eigenvalues"))
     trace = hutchpp_trace(op, settings.trace_samples, seed=settings.seed)
     starts, steps = (
         (settings.density_starts, settings.density_steps) if settings.density else (4, 30)
     )
     density = spectral_density(op, num_starts=starts, lanczos_steps=steps, seed=settings.seed)
     layers = _per_layer(problem, op, settings) if settings.per_layer else None
-    return _report(problem, op, settings, eig, trace, density, layers, products0, start)
+    report = _report(problem, op, settings, eig, trace, density, layers, products0, start)
+    return replace(report, bottom_note=note)
+
+
+def _eigenpairs(op: CurvatureOperator, settings: SpectrumSettings, progress):
+    """The extreme eigenpairs, and a note when the bottom end is exactly 0 by the rank rule:
+    a PSD matrix Σ_i J_iᵀ M_i J_i has rank ≤ Σ_i rank M_i, so when that leaves at least k_bottom
+    dimensions of its p, its k_bottom smallest eigenvalues are 0 and only the top is solved."""
+    rank = op.rank_bound() if hasattr(op, "rank_bound") else None
+    null = rank is not None and settings.k_bottom > 0 and op.num_params - rank >= settings.k_bottom
+    k_bottom = 0 if null else settings.k_bottom
+    if settings.k_top == 0 and k_bottom == 0:
+        eig = EigenResult(top=[], bottom=[], converged=True, tol=settings.tol)
+    else:
+        eig = extreme_eigenpairs(
+            op,
+            settings.k_top,
+            k_bottom,
+            tol=settings.tol,
+            max_products=settings.max_products,
+            seed=settings.seed,
+            progress=progress,
+            multiplicity_check=settings.multiplicity_check,
+        )
+    if not null:
+        return eig, None
+    zeros = [Eigenpair(0.0, 0.0, True) for _ in range(settings.k_bottom)]
+    note = (
+        f"exactly 0 (not solved for): rank {op.name} ≤ {rank} < p = {op.num_params}, "
+        f"so its {op.num_params - rank} smallest eigenvalues or more are 0"
+    )
+    return replace(eig, bottom=zeros), note
 
 
 def _report(problem, op, settings, eig, trace, density, layers, products0, start):

@@ -33,6 +33,11 @@ class OutputSpaceOperator(AutogradOperator):
         """M U for the examples `rows` of the data set; U has shape (b, n, C)."""
         raise NotImplementedError
 
+    def rank_bound(self) -> int:
+        """rank Jᵀ M J ≤ Σ_i rank M_i: here Σ_i rank H_L(z_i) over the counted targets."""
+        loss = self.problem.loss
+        return int(self.problem.output_sum(lambda z, y: torch.tensor(float(loss.rank(z, y)))))
+
     def batch_graph(self, leaves: list[Tensor], batch: Batch):
         """Outputs z (n, C) of the batch with their graph, and the Jᵀu graph for Jv products."""
         z = self.problem.loss.flat_outputs(self.problem.outputs(leaves, batch.x))
@@ -91,6 +96,12 @@ class FisherOperator(OutputSpaceOperator):
             z, y = problem.all_outputs()
             self.scores = problem.loss.sample_scores(z, y, mc_samples, generator)
 
+    def rank_bound(self) -> int:
+        exact = super().rank_bound()  # F_R has the rank of H_L for these losses
+        if self.mc_samples is None:
+            return exact
+        return min(exact, self.mc_samples * self.problem.num_samples)  # a rank-1 term per draw
+
     def output_mv(self, z, y, U, rows):
         if self.scores is None:
             return self.problem.loss.fisher_mv(z, y, U)
@@ -103,6 +114,9 @@ class EmpiricalFisherOperator(OutputSpaceOperator):
     """Empirical Fisher (1/N)Σ g_i g_iᵀ from the data labels (on the loss scale of F)."""
 
     name = "ef"
+
+    def rank_bound(self) -> int:
+        return self.problem.num_samples  # one rank-1 term g_i g_iᵀ per example
 
     def output_mv(self, z, y, U, rows):
         return self.problem.loss.empirical_mv(z, y, U)

@@ -8,7 +8,6 @@ import pickle
 import re
 import struct
 import sys
-import types
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +17,12 @@ import torch
 from torch import nn
 
 from landscape_cli.errors import InputError
+from landscape_cli.load.common import corrupt, decode, first
+from landscape_cli.load.export import load_pt2
 from landscape_cli.load.factory import import_object
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 STRIP_PREFIXES = ("module.", "_orig_mod.")
-PT2_METADATA_FILE = "landscape_metadata.json"
 TORCH_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt", ".tar"}
 
 _TRUST_FIX = "if you trust the file, pass --trust-checkpoint (it runs code from the file)"
@@ -67,7 +67,7 @@ def load_checkpoint(
                 "if you trust the file, pass --trust-checkpoint; otherwise save "
                 "model.state_dict() (.pt or .safetensors) and pass --model-factory",
             )
-        model, metadata = _load_pt2(path)
+        model, metadata = load_pt2(path)
         return LoadedCheckpoint(model=model, metadata=metadata, path=path)
     if kind == "safetensors":
         obj, metadata = _load_safetensors(path)
@@ -146,23 +146,6 @@ def _sniff(path: Path) -> str | None:
     return None
 
 
-def _detail(exc: BaseException) -> str:
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:  # the useful part of torch.load's long weights-only message
-        text = text.split(marker, 1)[1].strip()
-    return text.split("\n")[0].split(". ")[0][:160] or type(exc).__name__
-
-
-def _corrupt(path: Path, exc: BaseException) -> InputError:
-    detail = _detail(exc)
-    return InputError(
-        f"checkpoint '{path}' could not be read ({type(exc).__name__}: {detail}); "
-        "it may be corrupt or truncated",
-        "save or copy it again",
-    )
-
-
 def _blocking_globals(path: Path, exc: BaseException) -> list[str]:
     try:
         names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
@@ -179,7 +162,7 @@ def _torch_load(path: Path, trust: bool) -> Any:
     except pickle.UnpicklingError as exc:
         names = _blocking_globals(path, exc) if "Weights only load failed" in str(exc) else []
         if not names and not trust:
-            raise _corrupt(path, exc) from exc
+            raise corrupt(path, exc) from exc
         if not trust:
             shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
             raise InputError(
@@ -187,7 +170,7 @@ def _torch_load(path: Path, trust: bool) -> Any:
                 _TRUST_FIX + ", or save model.state_dict() instead",
             ) from exc
     except Exception as exc:
-        raise _corrupt(path, exc) from exc
+        raise corrupt(path, exc) from exc
     _importable_from(Path.cwd(), path.parent)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
@@ -197,7 +180,7 @@ def _torch_load(path: Path, trust: bool) -> Any:
             "install or put on the import path the package that defines the model class",
         ) from exc
     except Exception as exc:
-        raise _corrupt(path, exc) from exc
+        raise corrupt(path, exc) from exc
 
 
 def _importable_from(*folders: Path) -> None:
@@ -206,13 +189,6 @@ def _importable_from(*folders: Path) -> None:
         entry = str(folder.resolve())
         if entry not in sys.path:
             sys.path.append(entry)
-
-
-def _decode(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except (ValueError, TypeError):
-        return value
 
 
 def _load_safetensors(path: Path) -> tuple[dict, dict]:
@@ -224,8 +200,8 @@ def _load_safetensors(path: Path) -> tuple[dict, dict]:
         with safe_open(path, framework="pt", device="cpu") as f:
             raw = f.metadata() or {}
     except Exception as exc:
-        raise _corrupt(path, exc) from exc
-    metadata = {k: _decode(v) for k, v in raw.items()}
+        raise corrupt(path, exc) from exc
+    metadata = {k: decode(v) for k, v in raw.items()}
     if metadata.get("format") == "pt":  # written by safetensors.torch.save_model
         del metadata["format"]
     return state, metadata
@@ -338,10 +314,6 @@ def _untrusted_factory(path: Path, spec: str, kwargs: dict) -> InputError:
     )
 
 
-def _first(items: list[str], n: int = 5) -> str:
-    return ", ".join(items[:n]) + (f", ... ({len(items)} in all)" if len(items) > n else "")
-
-
 def _storage(t: torch.Tensor) -> int:
     return t.untyped_storage().data_ptr()
 
@@ -378,11 +350,11 @@ def _load_state(
     if (missing and not partial) or unexpected or shapes:
         parts = []
         if missing and not partial:
-            parts.append(f"missing keys: {_first(missing)}")
+            parts.append(f"missing keys: {first(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys: {_first(unexpected)}")
+            parts.append(f"unexpected keys: {first(unexpected)}")
         if shapes:
-            parts.append(f"shape mismatches: {_first(shapes, 3)}")
+            parts.append(f"shape mismatches: {first(shapes, 3)}")
         fix = "pass the right --model-factory and --factory-kwargs for this checkpoint"
         if missing and not unexpected and not shapes:
             fix += ", or --partial if the file holds only the fine-tuned layers"
@@ -404,104 +376,3 @@ def _load_state(
                 t.data = t.data.to(saved.dtype)
     model.load_state_dict(state, strict=False)
     return missing if partial else []
-
-
-# ---------------------------------------------------------------- torch.export archives
-
-_TRAIN_OPS = {
-    "aten.dropout.default": 2,
-    "aten.alpha_dropout.default": 2,
-    "aten.feature_dropout.default": 2,
-    "aten.feature_alpha_dropout.default": 2,
-    "aten.native_dropout.default": 2,
-    "aten.batch_norm.default": 5,
-    "aten._native_batch_norm_legit_functional.default": 5,
-}
-_RANDOM_OPS = ("aten.bernoulli", "aten.rand", "aten.randn", "aten.normal", "aten.randint")
-
-
-def _train_mode_ops(module: nn.Module) -> list[str]:
-    found = []
-    for sub in module.modules():
-        graph = getattr(sub, "graph", None)
-        if not isinstance(graph, torch.fx.Graph):
-            continue
-        for node in graph.nodes:
-            if node.op != "call_function":
-                continue
-            name = str(node.target)
-            idx = _TRAIN_OPS.get(name)
-            if idx is not None and len(node.args) > idx and node.args[idx] is True:
-                found.append(name)
-            elif name.startswith(_RANDOM_OPS) or name == "aten._native_batch_norm_legit.default":
-                found.append(name)
-    return sorted(set(found))
-
-
-def _static_input_shapes(module: nn.Module) -> list[tuple | None]:
-    shapes: list[tuple | None] = []
-    for node in module.graph.nodes:
-        if node.op != "placeholder":
-            continue
-        val = node.meta.get("val")
-        shape = getattr(val, "shape", None)
-        if shape is None:
-            shapes.append(None)
-        else:
-            shapes.append(tuple(d if isinstance(d, int) else None for d in shape))
-    return shapes
-
-
-def _frozen_mode(self: nn.Module, mode: bool = True) -> nn.Module:
-    return self  # an exported graph is fixed in the mode it was exported in (checked: eval)
-
-
-def _load_pt2(path: Path) -> tuple[nn.Module, dict]:
-    extra = {PT2_METADATA_FILE: ""}
-    try:
-        program = torch.export.load(path, extra_files=extra)
-        module = program.module()
-    except Exception as exc:
-        raise _corrupt(path, exc) from exc
-    metadata: dict = {}
-    if extra.get(PT2_METADATA_FILE):
-        decoded = _decode(extra[PT2_METADATA_FILE])
-        metadata = decoded if isinstance(decoded, dict) else {}
-    ops = _train_mode_ops(module)
-    if ops:
-        raise InputError(
-            f"'{path}' was exported in training mode (random or batch-statistics ops: "
-            f"{_first(ops, 3)}), so its loss is not a fixed function of the weights",
-            "call model.eval() before torch.export.export",
-        )
-    # ExportedProgram.module() makes train()/eval() raise; the graph is already eval-mode.
-    for sub in module.modules():
-        sub.training = False
-    module.train = types.MethodType(_frozen_mode, module)
-    module.eval = types.MethodType(_frozen_mode, module)
-
-    shapes = _static_input_shapes(module)
-
-    def _check_shapes(mod: nn.Module, args: tuple, kwargs: dict) -> None:
-        flat = torch.utils._pytree.tree_leaves((args, kwargs))
-        if len(flat) != len(shapes):
-            return
-        for i, (arg, shape) in enumerate(zip(flat, shapes, strict=True)):
-            if shape is None or not isinstance(arg, torch.Tensor):
-                continue
-            if arg.ndim != len(shape) or any(
-                s is not None and s != a for s, a in zip(shape, arg.shape, strict=True)
-            ):
-                raise InputError(
-                    f"'{path}' was exported for input {i} of shape {_shape_text(shape)}, "
-                    f"got {tuple(arg.shape)}",
-                    "export with dynamic_shapes, e.g. {0: torch.export.Dim('batch')} for the "
-                    "batch dimension, or use a state dict and --model-factory",
-                )
-
-    module.register_forward_pre_hook(_check_shapes, with_kwargs=True)
-    return module, metadata
-
-
-def _shape_text(shape: tuple) -> str:
-    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"

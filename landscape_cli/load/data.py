@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from landscape_cli.errors import InputError
 from landscape_cli.inputs import Inputs, take
-from landscape_cli.load.checkpoint import _detail
+from landscape_cli.load.common import detail
 from landscape_cli.load.factory import import_object
 
 _DATA_FIX = "save {'x': x, 'y': y} with torch.save, or x and y arrays with numpy.savez"
@@ -170,9 +170,9 @@ def _load_npz(path: Path, target: str | None) -> tuple[Any, Any]:
 
 
 def _corrupt(path: Path, exc: BaseException) -> InputError:
-    detail = _detail(exc)
+    text = detail(exc)
     return InputError(
-        f"data file '{path}' could not be read ({type(exc).__name__}: {detail}); "
+        f"data file '{path}' could not be read ({type(exc).__name__}: {text}); "
         "it may be corrupt or truncated",
         "save or copy it again",
     )

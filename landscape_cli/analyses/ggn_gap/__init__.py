@@ -21,7 +21,6 @@ from landscape_cli.analyses.ggn_gap.spectra import (
     GGN_MIN_PRODUCTS,
     difference_eigenpairs,
     ggn_eigenpairs,
-    ggn_rank_bound,
 )
 
 __all__ = [
@@ -44,5 +43,4 @@ __all__ = [
     "fit_context",
     "fit_slope",
     "ggn_eigenpairs",
-    "ggn_rank_bound",
 ]

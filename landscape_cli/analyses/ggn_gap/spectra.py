@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import torch
-
 from landscape_cli.analyses.ggn_gap.products import solve
 from landscape_cli.analyses.ggn_gap.report import Spectra
 from landscape_cli.analyses.ggn_gap.settings import GgnGapSettings
@@ -18,12 +16,6 @@ from landscape_cli.problem import Problem
 GGN_MIN_PRODUCTS = 300
 
 
-def ggn_rank_bound(problem: Problem) -> int:
-    """rank G ≤ N·rank(H_L): C − 1 per example for softmax cross-entropy, else C."""
-    rank = problem.output_sum(lambda z, y: torch.tensor(float(problem.loss.rank(z, y))))
-    return int(rank)
-
-
 def ggn_eigenpairs(
     problem: Problem, G, settings: GgnGapSettings, hessian_products: int, progress=None
 ) -> tuple[EigenResult, str | None]:
@@ -33,7 +25,7 @@ def ggn_eigenpairs(
     and singular); they are reported as 0 with bound 0 and only the top is solved for.
     Otherwise both ends are solved, the solve capped (see GGN_MIN_PRODUCTS).
     """
-    k, rank = settings.k, ggn_rank_bound(problem)
+    k, rank = settings.k, G.rank_bound()
     if problem.num_params - rank >= k:
         eig = solve(G, k, 0, settings, progress)
         eig = replace(eig, bottom=[Eigenpair(0.0, 0.0, True) for _ in range(k)])

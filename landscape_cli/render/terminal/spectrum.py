@@ -68,6 +68,8 @@ def summary_lines(r: SpectrumReport) -> list[str]:
             f"negative mass    {num(d.negative_mass)}  ((1/p)·Σ|λ| over λ < 0; density: "
             f"{d.num_starts} starts × {d.lanczos_steps} steps, σ = {num(d.sigma, 3)})"
         )
+    if r.bottom_note:
+        lines.append(f"bottom end       {r.bottom_note}")
     s = r.solver
     lines.append(
         f"solver           Lanczos, {'converged' if s.converged else 'NOT converged'} to tol "

@@ -1,0 +1,43 @@
+"""The bottom of a singular PSD curvature: rank Σ J_iᵀ M_i J_i ≤ Σ rank M_i (the GGN and the
+Fisher: N·rank H_L; the empirical Fisher: N), so when p exceeds that the smallest eigenvalues
+are exactly 0, reported as such instead of Lanczos's tiny, unresolved values."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from dense import classification_problem, dense_empirical_fisher, dense_ggn
+
+from landscape_cli.analyses.spectrum import analyse_spectrum
+from landscape_cli.cli.settings import settings_for
+from landscape_cli.curvature import make_operator
+
+
+@pytest.mark.parametrize(
+    ("loss", "curvature", "rank"),
+    [("bce", "ggn", 10 * 3), ("cross-entropy", "ggn", 10 * 2), ("cross-entropy", "ef", 10)],
+)
+def test_the_bottom_of_a_singular_psd_curvature_is_exactly_zero(loss, curvature, rank):
+    problem = classification_problem(n=10, sizes=(4, 16, 3), loss=loss, seed=2)
+    dense = (dense_ggn if curvature == "ggn" else dense_empirical_fisher)(problem)
+    exact = torch.linalg.eigvalsh(dense)
+    assert int(torch.linalg.matrix_rank(dense)) <= rank < problem.num_params  # the bound holds
+    op = make_operator(curvature, problem)
+    assert op.rank_bound() == rank
+    settings = settings_for("spectrum", problem.num_params, k=3, tol=1e-10)
+    report = analyse_spectrum(problem, op, settings)
+    assert [e.value for e in report.bottom] == [0.0, 0.0, 0.0]
+    assert all(e.converged and e.error_bound == 0.0 for e in report.bottom)
+    assert f"≤ {rank} < p = {problem.num_params}" in report.bottom_note
+    assert [e.value for e in report.top] == pytest.approx(exact[-3:].flip(0).tolist(), rel=1e-8)
+    assert report.condition.condition_number is None
+
+
+def test_a_full_rank_curvature_is_solved_at_both_ends():
+    problem = classification_problem(n=200, sizes=(4, 3, 3), loss="cross-entropy", seed=1)
+    op = make_operator("ggn", problem)
+    assert op.rank_bound() >= problem.num_params  # 400 ≥ p = 27: no exact zeros promised
+    report = analyse_spectrum(problem, op, settings_for("spectrum", problem.num_params, k=2))
+    assert report.bottom_note is None
+    exact = torch.linalg.eigvalsh(dense_ggn(problem))
+    assert report.bottom[0].value == pytest.approx(float(exact[0]), abs=1e-6 * float(exact[-1]))
