@@ -260,3 +260,27 @@ def test_a_bert_classifier_returning_a_model_output():
     scale = float(H.abs().max())
     assert torch.allclose(make_operator("hessian", problem).dense(), H, atol=1e-11 * scale)
     assert torch.allclose(make_operator("ggn", problem).dense(), G, atol=1e-11 * scale)
+
+
+def test_a_dataloader_of_flat_dict_batches_with_a_target(tmp_path):
+    from landscape_cli.load import load_data
+
+    x, y = lm_data(n=7, seed=4)
+    (tmp_path / "loader.py").write_text(
+        "import torch\n"
+        f"data = torch.load({str(tmp_path / 'd.pt')!r})\n\n\n"
+        "class Items(torch.utils.data.Dataset):\n"
+        "    def __len__(self):\n        return len(data['labels'])\n\n"
+        "    def __getitem__(self, i):\n        return {k: v[i] for k, v in data.items()}\n\n\n"
+        "def loader():\n    return torch.utils.data.DataLoader(Items(), batch_size=3)\n\n\n"
+        "def items():\n    return Items()\n"
+    )
+    torch.save({**x, "labels": y}, tmp_path / "d.pt")
+    for fn in ("loader", "items"):
+        got_x, got_y = load_data(f"{tmp_path / 'loader.py'}:{fn}", target="labels")
+        assert sorted(got_x) == ["attention_mask", "input_ids"]
+        assert torch.equal(got_x["input_ids"], x["input_ids"]) and torch.equal(got_y, y)
+    sub_x, sub_y = load_data(str(tmp_path / "d.pt"), target="labels", samples=4, seed=1)
+    assert len(sub_y) == 4 and sub_x["input_ids"].shape == (4, T)
+    picked = [i for i in range(7) if any(torch.equal(y[i], r) for r in sub_y)]
+    assert torch.equal(sub_x["input_ids"], x["input_ids"][picked])

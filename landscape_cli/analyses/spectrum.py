@@ -48,6 +48,8 @@ class SpectrumReport:
     command: str = "spectrum"
     curvature: str
     num_params: int
+    num_tensors: int  # θ's tensors
+    num_targets: int  # the terms of the dataset mean (N, or the counted targets)
     num_samples: int
     loss: float
     top: list[Eigenpair]
@@ -137,6 +139,8 @@ def _report(problem, op, settings, eig, trace, density, layers, products0, start
     return SpectrumReport(
         curvature=op.name,
         num_params=problem.num_params,
+        num_tensors=len(problem.params),
+        num_targets=problem.num_targets,
         num_samples=problem.num_samples,
         loss=problem.loss_at(),
         top=eig.top,

@@ -51,6 +51,8 @@ def analyse_ggn_gap(
     return GgnGapReport(
         loss_name=problem.loss.name,
         num_params=problem.num_params,
+        num_tensors=len(problem.params),
+        num_targets=problem.num_targets,
         num_samples=problem.num_samples,
         exact=settings.exact,
         hessian=part.hessian,

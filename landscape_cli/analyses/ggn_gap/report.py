@@ -114,6 +114,8 @@ class GgnGapReport:
     command: str = "ggn-gap"
     loss_name: str
     num_params: int
+    num_tensors: int  # θ's tensors
+    num_targets: int  # the terms of the dataset mean (N, or the counted targets)
     num_samples: int
     exact: bool
     hessian: Spectra

@@ -82,6 +82,8 @@ def analyse_sharpness(
     }
     return SharpnessReport(
         num_params=problem.num_params,
+        num_tensors=len(problem.params),
+        num_targets=problem.num_targets,
         num_samples=problem.num_samples,
         metrics=collect_metrics(problem.num_params, **figures),
         unavailable=_unavailable(adam_pair, adam_reason, lr),

@@ -126,6 +126,8 @@ class AdamReport:
 class SharpnessReport:
     command: str = "sharpness"
     num_params: int
+    num_tensors: int  # θ's tensors
+    num_targets: int  # the terms of the dataset mean (N, or the counted targets)
     num_samples: int
     loss: float
     metrics: dict[str, Metric]

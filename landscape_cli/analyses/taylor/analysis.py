@@ -86,6 +86,8 @@ def analyse_taylor(
         passed=all(r.status in ("passed", "not-checked") for r in reports),
         loss=line.base,
         num_params=problem.num_params,
+        num_tensors=len(problem.params),
+        num_targets=problem.num_targets,
         num_samples=problem.num_samples,
         dtype=str(problem.dtype).replace("torch.", ""),
         device=str(problem.device),

@@ -87,6 +87,8 @@ class TaylorReport:
     passed: bool
     loss: float
     num_params: int
+    num_tensors: int  # θ's tensors
+    num_targets: int  # the terms of the dataset mean (N, or the counted targets)
     num_samples: int
     dtype: str
     device: str

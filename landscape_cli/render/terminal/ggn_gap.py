@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from landscape_cli.analyses.ggn_gap import GgnGapReport
-from landscape_cli.render.terminal.common import num
+from landscape_cli.render.terminal.common import loss_phrase, num, theta_phrase
 
 
 def _pair(e) -> str:
@@ -113,8 +113,8 @@ def ggn_gap_view(r: GgnGapReport) -> Group:
     """The whole terminal report: a header, the tables and the product count (the notes and
     the count escaped, so that they print as they are)."""
     parts = [
-        f"[bold]H = G + T[/] for the mean {r.num_samples}-example {r.loss_name} loss "
-        f"(L = {num(r.context.loss)}), {r.num_params} parameters, {r.dtype} on {r.device}",
+        f"[bold]H = G + T[/] for {loss_phrase(r, r.loss_name)} "
+        f"(L = {num(r.context.loss)}), {theta_phrase(r)}, {r.dtype} on {r.device}",
         spectra_table(r),
     ]
     if r.ggn.note:

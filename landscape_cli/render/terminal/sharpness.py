@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from landscape_cli.analyses.sharpness import SharpnessReport
-from landscape_cli.render.terminal.common import num
+from landscape_cli.render.terminal.common import loss_phrase, num, theta_phrase
 
 
 def metrics_table(report: SharpnessReport) -> Table:
@@ -26,8 +26,8 @@ def sharpness_view(report: SharpnessReport) -> Group:
     """The heading, the metrics table and the detail lines (plain text, no markup)."""
     r = report
     heading = (
-        f"[bold]Sharpness[/] of the mean {r.num_samples}-example loss (L = {num(r.loss)}), "
-        f"{r.num_params} parameters, {r.dtype} on {r.device}"
+        f"[bold]Sharpness[/] of {loss_phrase(r)} (L = {num(r.loss)}), "
+        f"{theta_phrase(r)}, {r.dtype} on {r.device}"
     )
     lines = _curvature_lines(r) + _adam_lines(r) + _perturbation_lines(r)
     for name, why in r.unavailable.items():

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from landscape_cli.analyses.spectrum import SpectrumReport
-from landscape_cli.render.terminal.common import mark, num, pm
+from landscape_cli.render.terminal.common import loss_phrase, mark, num, pm, theta_phrase
 
 
 def eigen_table(title: str, pairs, solver_tol: float | None = None) -> Table:
@@ -25,8 +25,8 @@ def spectrum_view(report: SpectrumReport) -> RenderableType:
     r = report
     parts: list[RenderableType] = [
         Text.from_markup(
-            f"[bold]{r.curvature}[/] of the mean {r.num_samples}-example loss "
-            f"(L = {num(r.loss)}), {r.num_params} parameters, {r.dtype} on {r.device}"
+            f"[bold]{r.curvature}[/] of {loss_phrase(r)} "
+            f"(L = {num(r.loss)}), {theta_phrase(r)}, {r.dtype} on {r.device}"
         )
     ]
     if r.top:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from landscape_cli.analyses.taylor import FLOOR_FACTOR, DirectionReport, TaylorReport
-from landscape_cli.render.terminal.common import num
+from landscape_cli.render.terminal.common import loss_phrase, num, theta_phrase
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "inconclusive": "yellow", "not-checked": "cyan"}
 REGIME_STYLE = {
@@ -33,8 +33,8 @@ def taylor_view(report: TaylorReport) -> RenderableType:
     the verdict."""
     r = report
     parts: list[RenderableType] = [
-        f"[bold]Taylor check[/] of the mean {r.num_samples}-example loss (L = {num(r.loss, 10)}), "
-        f"{r.num_params} parameters, {r.dtype} on {r.device}; {len(r.etas)} steps "
+        f"[bold]Taylor check[/] of {loss_phrase(r)} (L = {num(r.loss, 10)}), "
+        f"{theta_phrase(r)}, {r.dtype} on {r.device}; {len(r.etas)} steps "
         f"η = {r.etas[0]:.3g} … {r.etas[-1]:.3g}"
     ]
     for direction in r.directions:
