@@ -41,3 +41,44 @@ def test_a_full_rank_curvature_is_solved_at_both_ends():
     assert report.bottom_note is None
     exact = torch.linalg.eigvalsh(dense_ggn(problem))
     assert report.bottom[0].value == pytest.approx(float(exact[0]), abs=1e-6 * float(exact[-1]))
+
+
+def null_space_problem():
+    """Linear least squares with more parameters than examples: H = (2/N)·XᵀX has 50 exact
+    zeros below a bulk of small positive eigenvalues (8e-5 ... 8e-3)."""
+    from torch import nn
+
+    from landscape_cli.losses import get_loss
+    from landscape_cli.problem import build_problem
+
+    torch.manual_seed(0)
+    n, d = 250, 300
+    U, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(d, n, dtype=torch.float64))
+    x = (U * torch.logspace(-1, 0, n, dtype=torch.float64)) @ V.T
+    y = torch.randn(n, 1, dtype=torch.float64)
+    return build_problem(nn.Linear(d, 1, bias=False).double(), x, y, get_loss("mse"))
+
+
+def test_a_hessian_null_space_is_never_skipped_over():
+    from landscape_cli.estimators.lanczos import extreme_eigenpairs
+
+    problem = null_space_problem()
+    H = make_operator("hessian", problem)
+    exact = torch.linalg.eigvalsh(H.dense())
+    scale = float(exact[-1])
+    assert int((exact.abs() < 1e-12 * scale).sum()) == 50 and float(exact[50]) > 7e-5
+    # A single Krylov space lists values past the null space as "the smallest" ...
+    plain = extreme_eigenpairs(H, 2, 5, tol=1e-6)
+    assert plain.bottom[-1].value > 7e-5
+    # ... the spectrum sees the cluster at the bottom and counts its copies.
+    settings = settings_for("spectrum", problem.num_params, k=2, k_bottom=5)
+    report = analyse_spectrum(problem, H, settings)
+    assert len(report.bottom) == 5 and report.bottom_note is None
+    assert all(abs(e.value) <= e.error_bound + 1e-10 * scale for e in report.bottom)
+    # More than its locked re-solves can count: only the copies found, and a note.
+    settings = settings_for("spectrum", problem.num_params, k=2, k_bottom=12)
+    report = analyse_spectrum(problem, H, settings)
+    assert 5 <= len(report.bottom) < 12
+    assert all(abs(e.value) <= e.error_bound + 1e-10 * scale for e in report.bottom)
+    assert report.bottom_note.startswith(f"a cluster at the bottom: at least {len(report.bottom)}")

@@ -115,17 +115,11 @@ def _eigenpairs(op: CurvatureOperator, settings: SpectrumSettings, progress):
     if settings.k_top == 0 and k_bottom == 0:
         eig = EigenResult(top=[], bottom=[], converged=True, tol=settings.tol)
     else:
-        eig = extreme_eigenpairs(
-            op,
-            settings.k_top,
-            k_bottom,
-            tol=settings.tol,
-            max_products=settings.max_products,
-            seed=settings.seed,
-            progress=progress,
-            multiplicity_check=settings.multiplicity_check,
-        )
+        eig = _solve(op, settings, k_bottom, progress, settings.multiplicity_check)
     if not null:
+        if not settings.multiplicity_check and _clustered(eig.bottom, eig.scale):
+            eig = _solve(op, settings, k_bottom, progress, True)  # count the cluster's copies
+            return _cluster_cut(eig)
         return eig, None
     zeros = [Eigenpair(0.0, 0.0, True) for _ in range(settings.k_bottom)]
     note = (
@@ -133,6 +127,56 @@ def _eigenpairs(op: CurvatureOperator, settings: SpectrumSettings, progress):
         f"so its {op.num_params - rank} smallest eigenvalues or more are 0"
     )
     return replace(eig, bottom=zeros), note
+
+
+def _solve(op, settings: SpectrumSettings, k_bottom: int, progress, multiplicity: bool):
+    return extreme_eigenpairs(
+        op,
+        settings.k_top,
+        k_bottom,
+        tol=settings.tol,
+        max_products=settings.max_products,
+        seed=settings.seed,
+        progress=progress,
+        multiplicity_check=multiplicity,
+    )
+
+
+# Bottom Ritz values closer than this (relative to max|λ|) may hide copies a single Krylov
+# space cannot see: an exact null space (symmetries, dead units, more parameters than data).
+CLUSTER_REL = 1e-4
+
+
+def _clustered(bottom: list[Eigenpair], scale: float) -> bool:
+    """True when the bottom end looks like a cluster: its two smallest values within
+    CLUSTER_REL·max|λ| of each other, or the smallest one 0 within its bound."""
+    if not bottom or scale <= 0:
+        return False
+    near_zero = abs(bottom[0].value) <= bottom[0].error_bound + CLUSTER_REL * scale
+    close = len(bottom) > 1 and bottom[1].value - bottom[0].value <= CLUSTER_REL * scale
+    return near_zero or close
+
+
+def _cluster_cut(eig: EigenResult) -> tuple[EigenResult, str | None]:
+    """After the multiplicity check: when it could not count the bottom cluster (each locked
+    re-solve found another copy), list only the copies found, never values past the cluster
+    as the smallest, and say what is known: where the cluster is, its width, a lower bound
+    on its multiplicity."""
+    if eig.multiplicity != "unresolved" or not eig.bottom:
+        return eig, None
+    width = CLUSTER_REL * eig.scale
+    first = eig.bottom[0]
+    inside = [e for e in eig.bottom if e.value - first.value <= width]
+    if len(inside) == len(eig.bottom):
+        return eig, None
+    top = max(e.value + e.error_bound for e in inside)
+    note = (
+        f"a cluster at the bottom: at least {len(inside)} eigenvalues in "
+        f"[{first.value - first.error_bound:.3g}, {top:.3g}] (each locked re-solve found "
+        "another copy, so a Krylov method cannot count them); the values past the cluster "
+        "are not listed, as they may not be among the smallest"
+    )
+    return replace(eig, bottom=inside), note
 
 
 def _report(problem, op, settings, eig, trace, density, layers, products0, start):

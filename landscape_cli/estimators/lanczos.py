@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -24,6 +25,8 @@ from torch import Tensor
 from landscape_cli.curvature.memory import free_memory_bytes
 from landscape_cli.errors import InputError
 from landscape_cli.estimators.results import Eigenpair, EigenResult
+
+MAX_RECHECKS = 3  # locked re-solves of the multiplicity check
 
 # The Krylov basis: up to MAX_BASIS vectors, at most BASIS_SHARE of the free memory.
 MAX_BASIS = 300
@@ -96,7 +99,9 @@ def extreme_eigenpairs(
     eigenvalue can be listed fewer times than it occurs. With `multiplicity_check`, the
     converged pairs are locked and a fresh random vector, orthogonal to them, grows the space
     again until its own extreme Ritz values converge; the wanted values must come out the same
-    (at most 3 rounds). It costs about as many products again.
+    (at most MAX_RECHECKS rounds; `multiplicity` says "verified", or "unresolved" when the last
+    round still changed them: a cluster larger than the rounds can count). It costs about as
+    many products again.
     """
     p = op.num_params
     if k_top < 0 or k_bottom < 0 or k_top + k_bottom == 0:
@@ -119,6 +124,7 @@ def extreme_eigenpairs(
     basis.V[0] = v / v.norm()
     basis.m, restarts, beta = 1, 0, 0.0
     locked, rechecks = None, 0  # locked: (unit vectors (r, p), their values) while rechecking
+    multiplicity = None  # "verified", or "unresolved" when the last round still found more
     while True:
         j = basis.m - 1
         w = op.matvec(basis.V[j]).double()
@@ -141,10 +147,12 @@ def extreme_eigenpairs(
                 check = _recheck(basis, theta, Y, residuals, locked, k_top, k_bottom, tol * scale)
                 if check == "wait":
                     done = False
-                elif check == "lock" and rechecks < 3:
+                elif check == "lock" and rechecks < MAX_RECHECKS:
                     locked = _lock(basis, theta, Y, k_top, k_bottom, _random(p, gen, op))
                     rechecks += 1
                     continue
+                else:
+                    multiplicity = "verified" if check == "verified" else "unresolved"
             if done or must_stop:
                 break
             if basis.m == size:  # thick restart: keep the wanted Ritz vectors of both ends
@@ -162,9 +170,10 @@ def extreme_eigenpairs(
             basis.V[basis.m] = w / beta
         basis.S[basis.m, j] = basis.S[j, basis.m] = beta
         basis.m += 1
-    return _certify(
+    result = _certify(
         op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time
     )
+    return replace(result, multiplicity=multiplicity)
 
 
 def _recheck(basis, theta, Y, residuals, locked, k_top, k_bottom, limit) -> str:

@@ -61,6 +61,7 @@ class EigenResult:
     tol: float = 0.0
     converged: bool = False
     seconds: float = 0.0
+    multiplicity: str | None = None  # the multiplicity check: None (not run), verified, unresolved
 
     @property
     def scale(self) -> float:
