@@ -17,10 +17,11 @@ def detail(exc: BaseException) -> str:
     return text.split("\n")[0].split(". ")[0][:160] or type(exc).__name__
 
 
-def corrupt(path: Path, exc: BaseException) -> InputError:
+def corrupt(path: Path, exc: BaseException, what: str = "checkpoint") -> InputError:
+    """A file that a loader failed on: one line with the loader's reason."""
     text = detail(exc)
     return InputError(
-        f"checkpoint '{path}' could not be read ({type(exc).__name__}: {text}); "
+        f"{what} '{path}' could not be read ({type(exc).__name__}: {text}); "
         "it may be corrupt or truncated",
         "save or copy it again",
     )

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from landscape_cli.errors import InputError
 from landscape_cli.inputs import Inputs, take
-from landscape_cli.load.common import detail
+from landscape_cli.load.common import corrupt
 from landscape_cli.load.factory import import_object
 
 _DATA_FIX = "save {'x': x, 'y': y} with torch.save, or x and y arrays with numpy.savez"
@@ -141,9 +141,9 @@ def _load_pt(path: Path, target: str | None) -> tuple[Any, Any]:
             raise InputError(
                 f"data file '{path}' holds pickled objects a safe load refuses ({shown})", _DATA_FIX
             ) from exc
-        raise _corrupt(path, exc) from exc
+        raise corrupt(path, exc, "data file") from exc
     except Exception as exc:
-        raise _corrupt(path, exc) from exc
+        raise corrupt(path, exc, "data file") from exc
 
     if isinstance(obj, TensorDataset):
         return _from_tensor_dataset(obj, f"'{path}'")
@@ -166,16 +166,7 @@ def _load_npz(path: Path, target: str | None) -> tuple[Any, Any]:
     except InputError:
         raise
     except Exception as exc:
-        raise _corrupt(path, exc) from exc
-
-
-def _corrupt(path: Path, exc: BaseException) -> InputError:
-    text = detail(exc)
-    return InputError(
-        f"data file '{path}' could not be read ({type(exc).__name__}: {text}); "
-        "it may be corrupt or truncated",
-        "save or copy it again",
-    )
+        raise corrupt(path, exc, "data file") from exc
 
 
 # ---------------------------------------------------------------- factories
