@@ -17,7 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from landscape_cli.cli import main  # noqa: F401 (imported once, before any fork)
+import landscape_cli.analyses.gate  # noqa: F401 (what the commands load when they run,
+import landscape_cli.analyses.params  # noqa: F401   imported once, before any fork)
+import landscape_cli.cli.session  # noqa: F401
+import landscape_cli.cli.settings  # noqa: F401
+import landscape_cli.cli.thresholds  # noqa: F401
+import landscape_cli.curvature  # noqa: F401
+from landscape_cli.cli import main
 
 UNCAUGHT = 99  # an exception escaped main(): never expected
 

@@ -96,3 +96,18 @@ def test_no_settings_or_command_module_states_a_default_of_its_own():
     literal default (DEFAULT_X = ...) would be a second place."""
     for path in modules("cli/commands", "cli/settings.py"):
         assert not re.search(r"^DEFAULT_\w+ = ", path.read_text(), re.M), path
+
+
+def test_help_and_version_load_no_numerical_library():
+    """`landscape --help`/`--version` start in a fraction of a second: importing the command
+    line loads neither torch nor numpy, scipy or matplotlib (the commands import them when
+    they run)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, landscape_cli.cli; "
+        "print(sorted(m for m in ('torch', 'numpy', 'scipy', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
-
-import numpy as np
-import torch
 
 
 def to_jsonable(obj):
-    """Dataclasses, tensors and numpy values as plain JSON types; NaN/inf become null."""
+    """Dataclasses, tensors and numpy values as plain JSON types; NaN/inf become null.
+    (torch and numpy are looked up, not imported: an object can only be a tensor if torch is
+    loaded, and `landscape --help` must not load it.)"""
+    torch, np = sys.modules.get("torch"), sys.modules.get("numpy")
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.repr
@@ -21,11 +22,11 @@ def to_jsonable(obj):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
+    if torch is not None and isinstance(obj, torch.Tensor):
         return to_jsonable(obj.detach().cpu().tolist())
-    if isinstance(obj, np.ndarray):
+    if np is not None and isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         return to_jsonable(obj.item())
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None

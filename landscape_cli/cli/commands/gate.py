@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import time
 
-from landscape_cli.analyses import gate as g
-from landscape_cli.analyses.sharpness import (
-    METRICS,
-    analyse_sharpness,
-    optimizer_state_of,
-    parts_for,
-    unavailable_metrics,
-)
-from landscape_cli.analyses.taylor import analyse_taylor
 from landscape_cli.cli.app import app, emit, log, progress
 from landscape_cli.cli.options import command
-from landscape_cli.cli.session import open_session
-from landscape_cli.cli.settings import sharpness_settings, taylor_settings
-from landscape_cli.cli.thresholds import gather_thresholds
-from landscape_cli.curvature import GGNOperator, HessianOperator
 from landscape_cli.render.writers import Rendered, lazy
 
 
@@ -26,6 +13,18 @@ from landscape_cli.render.writers import Rendered, lazy
 def gate(cli: dict) -> None:
     """Fail CI when sharpness metrics cross thresholds (exit 0 pass, 1 violated, 2 bad input,
     3 numerical failure)."""
+    from landscape_cli.analyses import gate as g
+    from landscape_cli.analyses.sharpness import (
+        METRICS,
+        analyse_sharpness,
+        optimizer_state_of,
+        parts_for,
+        unavailable_metrics,
+    )
+    from landscape_cli.cli.session import open_session
+    from landscape_cli.cli.settings import sharpness_settings
+    from landscape_cli.cli.thresholds import gather_thresholds
+
     start = time.perf_counter()
     session = open_session("gate", cli, log=log)
     opt, problem = session.options, session.problem
@@ -67,6 +66,11 @@ def gate(cli: dict) -> None:
 
 def _taylor_order(session, metrics: dict, failures: dict) -> None:
     """taylor_order from the taylor-check analysis with the resolved options."""
+    from landscape_cli.analyses import gate as g
+    from landscape_cli.analyses.taylor import analyse_taylor
+    from landscape_cli.cli.settings import taylor_settings
+    from landscape_cli.curvature import GGNOperator, HessianOperator
+
     problem, strategy = session.problem, session.options["strategy"]
     settings = taylor_settings(session.options, problem, direction_given=True)
     report = analyse_taylor(

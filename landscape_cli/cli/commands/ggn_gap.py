@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from landscape_cli.analyses.ggn_gap import analyse_ggn_gap
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.options import command
-from landscape_cli.cli.session import open_session
-from landscape_cli.cli.settings import ggn_gap_settings
 from landscape_cli.render.writers import Rendered, lazy
 
 
 @command(app, "ggn-gap")
 def ggn_gap(cli: dict) -> None:
     """How far the GGN, the Fisher and the empirical Fisher are from the Hessian (H = G + T)."""
+    from landscape_cli.analyses.ggn_gap import analyse_ggn_gap
+    from landscape_cli.cli.session import open_session
+    from landscape_cli.cli.settings import ggn_gap_settings
+
     session = open_session("ggn_gap", cli, log=log)
     opt = session.options
     settings = ggn_gap_settings(opt)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from landscape_cli.analyses.sharpness import analyse_sharpness, optimizer_state_of
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.options import command
-from landscape_cli.cli.session import open_session
-from landscape_cli.cli.settings import sharpness_settings
 from landscape_cli.render.writers import Rendered, lazy
 
 
@@ -14,6 +11,10 @@ from landscape_cli.render.writers import Rendered, lazy
 def sharpness(cli: dict) -> None:
     """λ_max, trace, stability against the learning rate, Adam's preconditioned sharpness,
     ε-sharpness, adaptive worst- and average-case sharpness, and 1D loss slices."""
+    from landscape_cli.analyses.sharpness import analyse_sharpness, optimizer_state_of
+    from landscape_cli.cli.session import open_session
+    from landscape_cli.cli.settings import sharpness_settings
+
     session = open_session("sharpness", cli, log=log)
     opt = session.options
     settings = sharpness_settings(opt, session.sources, session.problem.num_params)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from landscape_cli.analyses.spectrum import analyse_spectrum
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.options import command
-from landscape_cli.cli.session import open_session
-from landscape_cli.cli.settings import spectrum_settings
-from landscape_cli.curvature import make_operator
 from landscape_cli.render.writers import Rendered, lazy
 
 
 @command(app, "spectrum")
 def spectrum(cli: dict) -> None:
     """Top-k and bottom-k eigenvalues (certified), trace, condition and density."""
+    from landscape_cli.analyses.spectrum import analyse_spectrum
+    from landscape_cli.cli.session import open_session
+    from landscape_cli.cli.settings import spectrum_settings
+    from landscape_cli.curvature import make_operator
+
     session = open_session("spectrum", cli, log=log)
     opt = session.options
     settings = spectrum_settings(opt, session.problem.num_params)

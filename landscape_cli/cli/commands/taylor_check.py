@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from landscape_cli.analyses.taylor import TaylorReport, analyse_taylor
 from landscape_cli.cli.app import app, emit, log, progress
 from landscape_cli.cli.options import command
-from landscape_cli.cli.session import open_session
-from landscape_cli.cli.settings import taylor_settings
-from landscape_cli.curvature import make_operator
 from landscape_cli.errors import LandscapeError
 from landscape_cli.render.writers import Rendered, lazy
 
@@ -22,6 +18,11 @@ class TaylorCheckFailed(LandscapeError):
 @command(app, "taylor-check")
 def taylor_check(cli: dict) -> None:
     """Taylor test: residuals of the 1st/2nd-order predictions against the step size."""
+    from landscape_cli.analyses.taylor import analyse_taylor
+    from landscape_cli.cli.session import open_session
+    from landscape_cli.cli.settings import taylor_settings
+    from landscape_cli.curvature import make_operator
+
     session = open_session("taylor_check", cli, log=log)
     opt, problem = session.options, session.problem
     settings = taylor_settings(opt, problem, direction_given=cli["direction"] is not None)
@@ -42,7 +43,8 @@ def taylor_check(cli: dict) -> None:
         raise TaylorCheckFailed(failure_message(report))
 
 
-def failure_message(report: TaylorReport) -> str:
+def failure_message(report) -> str:
+    """The stderr lines for the directions that failed or stayed inconclusive."""
     lines = []
     for d in report.directions:
         if d.status in ("failed", "inconclusive"):
