@@ -58,12 +58,16 @@ class Problem:
     metadata: dict = field(default_factory=dict)
     output_key: str | None = None  # the entry of a dict / ModelOutput the loss is taken of
     trainable: tuple[str, ...] = ()  # the parameters that required grad when it was built
+    reduce: Callable[[Tensor], Tensor] | None = None  # Σ over processes (torchrun), else None
 
     @functools.cached_property
     def num_targets(self) -> int:
         """What the dataset loss is the mean over: the examples, or for a sequence loss the
         targets that count (not `ignore_index`) over the whole data set."""
-        return sum(self.loss.count(y) for _, y in self.batches)
+        local = sum(self.loss.count(y) for _, y in self.batches)
+        if self.reduce is None:
+            return local
+        return int(self.reduce(torch.tensor(float(local), dtype=torch.float64)))
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -114,7 +118,7 @@ class Problem:
             part = fn(Batch(x, y, slice(start, start + num_examples(x))))
             start += num_examples(x)
             total = part if total is None else total + part
-        return total
+        return total if self.reduce is None else self.reduce(total)
 
     def batch_map(self, fn: Callable[[Batch], object]) -> list:
         """[fn(batch_b) for every batch]: per-batch state that is not reduced (kept graphs)."""
@@ -217,8 +221,12 @@ def build_problem(
     params: str | None = None,
     metadata: dict | None = None,
     output_key: str | None = None,
+    world=None,
 ) -> Problem:
-    """Cast model and data, select θ by regex, split the data into batches and check them."""
+    """Cast model and data, select θ by regex, split the data into batches and check them.
+
+    With a `world` (distributed.World), this process keeps its shard of the examples and the
+    problem's sums are reduced over the processes; `num_samples` counts all of them."""
     n = num_examples(x)
     if n == 0:
         raise InputError("the data set is empty", "pass data with at least one example")
@@ -234,13 +242,18 @@ def build_problem(
     for p in model.parameters():
         p.requires_grad_(False)
     names, tensors = [n for n, _ in chosen], [p.detach() for _, p in chosen]
+    total = n
+    if world is not None:
+        share = world.shard(n)
+        x, y, n = take(x, share), y[share], len(y[share])
     x, y = cast(x, dtype, device), cast(y, dtype, device)
     size = n if not batch_size else batch_size
     if size < 1:
         raise InputError(f"--batch-size must be positive, got {batch_size}", "use e.g. 256")
     batches = [(take(x, slice(i, i + size)), y[i : i + size]) for i in range(0, n, size)]
+    reduce = None if world is None else world.all_reduce
     problem = Problem(
-        model, names, tensors, batches, loss, n, metadata or {}, output_key, trainable
+        model, names, tensors, batches, loss, total, metadata or {}, output_key, trainable, reduce
     )
     _check_first_batch(problem)
     return problem

@@ -65,6 +65,7 @@ class SpectrumReport:
     density: SpectralDensity | None = None
     per_layer: list[LayerSpectrum] | None = None
     bottom_note: str | None = None  # why the bottom eigenvalues are exactly 0, when they are
+    distributed: dict | None = None  # world_size, backend, examples_per_rank (torchrun)
     eigen: EigenResult | None = field(default=None, repr=False)  # vectors, not serialised
 
 

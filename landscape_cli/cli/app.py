@@ -42,7 +42,8 @@ def main() -> None:
     try:
         code = app(args=argv, prog_name="landscape", standalone_mode=False)
     except LandscapeError as exc:
-        error_line(exc.line())
+        if is_main_process():
+            error_line(exc.line())
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -65,6 +66,11 @@ def main() -> None:
         sys.exit(INTERNAL_ERROR)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def is_main_process() -> bool:
+    """False on the ranks other than 0 of a torchrun run (RANK set by torchrun)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def error_line(text: str) -> None:
@@ -128,7 +134,8 @@ def _option_names(ctx) -> list[str]:
 
 
 def log(message: str) -> None:
-    err.print(message, markup=False, soft_wrap=True)
+    if is_main_process():
+        err.print(message, markup=False, soft_wrap=True)
 
 
 @contextmanager
@@ -141,7 +148,7 @@ def progress(description: str, total: int | None = None):
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=not err.is_terminal,
+        disable=not err.is_terminal or not is_main_process(),
     )
     with bar:
         task = bar.add_task(description, total=total)
@@ -172,6 +179,8 @@ def emit(rendered: Rendered, opt: dict) -> None:
 
     A figure that fails to draw is left out and reported once the rest is written.
     """
+    if not is_main_process():
+        return  # under torchrun, rank 0 alone prints and writes
     files, failed = files_for(rendered, Targets.from_options(opt))
     write_files(files)
     if opt.get("json"):

@@ -11,6 +11,7 @@ import torch
 
 from landscape_cli.cli.config import find_config, load_config, resolve_with_sources
 from landscape_cli.cli.options import Option, all_names, defaults, options_of
+from landscape_cli.distributed import World, check_shardable, world_from_env
 from landscape_cli.errors import InputError
 from landscape_cli.load import load_checkpoint, load_data
 from landscape_cli.losses import get_loss, is_loss_name
@@ -36,6 +37,21 @@ class Session:
     model_path: Path
     metadata: dict
     used_sample: bool
+    world: World | None = None  # the processes of a torchrun run, None for one process
+    num_examples: int = 0  # of the whole data set (all ranks)
+
+    def distributed(self) -> dict | None:
+        """The JSON's `distributed` block: world size, backend, examples per rank."""
+        if self.world is None:
+            return None
+        shards = [
+            World(r, self.world.size, "").shard(self.num_examples) for r in range(self.world.size)
+        ]
+        return {
+            "world_size": self.world.size,
+            "backend": self.world.backend,
+            "examples_per_rank": [s.stop - s.start for s in shards],
+        }
 
 
 def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
@@ -66,6 +82,10 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
 def open_session(command: str, cli: dict, log=None) -> Session:
     """The problem a command analyses; every output path is checked before anything loads."""
     options, sources, checkpoint, trusted, from_metadata = open_model(command, cli, log)
+    device = _device(options["device"])
+    world = world_from_env(device)
+    if world is not None:
+        _check_distributable(command, options)
     if options["data"] is None:
         raise InputError(
             f"no data for {Path(options['model']).name}",
@@ -79,6 +99,8 @@ def open_session(command: str, cli: dict, log=None) -> Session:
         allow_code=trusted or "data" not in from_metadata,
         target=options["target"],
     )
+    if world is not None:
+        check_shardable(world, len(y))
     problem = build_problem(
         checkpoint.model,
         x,
@@ -86,14 +108,34 @@ def open_session(command: str, cli: dict, log=None) -> Session:
         _loss(options),
         batch_size=options["batch_size"],
         dtype=_dtype(options["dtype"]),
-        device=_device(options["device"]),
+        device=device,
         params=options["params"],
         metadata=checkpoint.metadata,
         output_key=options["output"],
+        world=world,
     )
     used_sample = sources["model"] == "default"
     model_path = Path(options["model"])
-    return Session(problem, options, sources, model_path, checkpoint.metadata, used_sample)
+    return Session(
+        problem, options, sources, model_path, checkpoint.metadata, used_sample, world, len(y)
+    )
+
+
+# What runs data-parallel so far: every figure of these equals the single-process one.
+DISTRIBUTED = ("spectrum", "taylor_check")
+
+
+def _check_distributable(command: str, options: dict) -> None:
+    if command not in DISTRIBUTED:
+        raise InputError(
+            f"`landscape {command.replace('_', '-')}` does not run data-parallel yet",
+            "run it in one process (without torchrun); spectrum and taylor-check run under it",
+        )
+    if options.get("mc_samples") is not None:
+        raise InputError(
+            "the Monte-Carlo Fisher (--mc-samples) does not run data-parallel yet",
+            "use the exact Fisher under torchrun, or one process",
+        )
 
 
 def open_model(command: str, cli: dict, log=None):

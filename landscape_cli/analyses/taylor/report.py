@@ -103,3 +103,4 @@ class TaylorReport:
     eigen_products: int
     loss_evaluations: int
     seconds: float
+    distributed: dict | None = None  # world_size, backend, examples_per_rank (torchrun)

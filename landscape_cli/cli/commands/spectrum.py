@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
@@ -28,6 +30,7 @@ def spectrum(cli: dict) -> None:
         )
     with progress(f"{op.name} spectrum (products)") as tick:
         report = analyse_spectrum(session.problem, op, settings, progress=lambda _s, n: tick(n))
+    report = replace(report, distributed=session.distributed())
     require_converged(report.top + report.bottom, opt["allow_unconverged"], report.solver.products)
     emit(
         Rendered(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from landscape_cli.cli.app import app, emit, log, progress
 from landscape_cli.cli.options import command
 from landscape_cli.errors import LandscapeError
@@ -31,6 +33,7 @@ def taylor_check(cli: dict) -> None:
         ggn = make_operator("ggn", problem, strategy=opt["strategy"])
     with progress("directions") as tick:
         report = analyse_taylor(problem, hessian, ggn, settings, progress=lambda _s, n: tick(n))
+    report = replace(report, distributed=session.distributed())
     emit(
         Rendered(
             report,
