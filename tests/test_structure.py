@@ -14,7 +14,17 @@ from landscape_cli.cli import options
 from landscape_cli.cli.app import app
 
 PACKAGE = Path(__file__).resolve().parents[1] / "landscape_cli"
-CORE = ["curvature", "estimators", "analyses", "load", "problem.py", "losses.py", "errors.py"]
+CORE = [
+    "curvature",
+    "estimators",
+    "analyses",
+    "load",
+    "problem.py",
+    "losses.py",
+    "errors.py",
+    "inputs.py",
+    "distributed.py",
+]
 UI_LIBRARIES = {"typer", "click", "rich", "matplotlib"}
 
 
