@@ -288,3 +288,19 @@ def test_taylor_order_from_the_taylor_check(linear):
     metric = data["metrics"]["taylor_order"]
     assert metric["value"] >= 2.9  # a quadratic loss: R₂ᴴ is exact (or of order 3)
     assert data["passed"]
+
+
+def test_the_gate_names_its_checkpoint_and_never_gates_the_sample(
+    linear, tmp_path, capsys, monkeypatch
+):
+    from cli import run
+
+    path, lam = linear
+    data = gate_json(path, "--max", f"lambda_max={2 * lam}", "--junit", str(tmp_path / "g.xml"))
+    assert data["checkpoint"] == str(path)
+    suite = ET.parse(tmp_path / "g.xml").getroot()
+    assert suite.find("properties/property").attrib == {"name": "checkpoint", "value": str(path)}
+    monkeypatch.chdir(tmp_path)
+    r = run(["gate", "--max", "lambda_max=50"], capsys, monkeypatch)
+    assert r.code == 2 and r.out == "" and r.err.count("\n") == 1
+    assert "`landscape gate` needs a checkpoint" in r.err

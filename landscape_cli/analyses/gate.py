@@ -62,6 +62,7 @@ class GateReport:
     metrics: dict[str, Metric]
     baseline: str | None
     seconds: float = 0.0
+    checkpoint: str = ""  # the checkpoint the gate checked
 
 
 def decide(value: float, bound: float | None, kind: str, limit: float) -> str:
@@ -125,6 +126,7 @@ def make_report(
     allow_undecided: bool,
     baseline: str | None,
     seconds: float = 0.0,
+    checkpoint: str = "",
 ) -> GateReport:
     code = exit_code(decisions, allow_undecided)
     counts = {
@@ -139,6 +141,7 @@ def make_report(
         metrics=metrics,
         baseline=baseline,
         seconds=seconds,
+        checkpoint=checkpoint,
     )
 
 

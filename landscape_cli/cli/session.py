@@ -79,9 +79,10 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
     return options, config, sources
 
 
-def open_session(command: str, cli: dict, log=None) -> Session:
-    """The problem a command analyses; every output path is checked before anything loads."""
-    options, sources, checkpoint, trusted, from_metadata = open_model(command, cli, log)
+def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Session:
+    """The problem a command analyses; every output path is checked before anything loads.
+    `sample=False`: a checkpoint must be named (the gate never checks the bundled demo)."""
+    options, sources, checkpoint, trusted, from_metadata = open_model(command, cli, log, sample)
     device = _device(options["device"])
     world = world_from_env(device)
     if world is not None:
@@ -138,11 +139,18 @@ def _check_distributable(command: str, options: dict) -> None:
         )
 
 
-def open_model(command: str, cli: dict, log=None):
+def open_model(command: str, cli: dict, log=None, sample: bool = True):
     """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
     its metadata supplied: everything but the data."""
     options, config, sources = resolve(command, cli)
     check_outputs(options.get("out"), options.get("png"), options.get("junit"))
+    if options["model"] is None and not sample:
+        name = command.replace("_", "-")
+        raise InputError(
+            f"`landscape {name}` needs a checkpoint, and none was given (nor `model` in a config)",
+            f"pass it: landscape {name} model.pt ...; the bundled sample is a demo for the "
+            "analysis commands",
+        )
     if options["model"] is None:
         from sample_models import SAMPLE_CHECKPOINT
 

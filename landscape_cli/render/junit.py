@@ -20,6 +20,8 @@ def junit_xml(report: GateReport) -> bytes:
         skipped="0",
         time=f"{report.seconds:.3f}",
     )
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="checkpoint", value=report.checkpoint)
     for d in report.decisions:
         case = ET.SubElement(
             suite,

@@ -26,7 +26,7 @@ def gate(cli: dict) -> None:
     from landscape_cli.cli.thresholds import gather_thresholds
 
     start = time.perf_counter()
-    session = open_session("gate", cli, log=log)
+    session = open_session("gate", cli, log=log, sample=False)
     opt, problem = session.options, session.problem
     thresholds = gather_thresholds(opt, [*METRICS, g.TAYLOR])
     settings = sharpness_settings(opt, session.sources, problem.num_params, k_top=1)
@@ -51,6 +51,7 @@ def gate(cli: dict) -> None:
         bool(opt["allow_undecided"]),
         None if opt["baseline"] is None else str(opt["baseline"]),
         seconds=time.perf_counter() - start,
+        checkpoint=str(session.model_path),
     )
     emit(
         Rendered(

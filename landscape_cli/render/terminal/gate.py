@@ -34,7 +34,8 @@ def gate_view(report: GateReport) -> RenderableType:
 
 
 def decision_table(report: GateReport) -> Table:
-    table = Table(title="Gate", title_justify="left")
+    title = f"Gate on {report.checkpoint}" if report.checkpoint else "Gate"
+    table = Table(title=title, title_justify="left")
     for col, justify in (
         ("metric", "left"),
         ("value ± bound", "right"),
