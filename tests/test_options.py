@@ -91,3 +91,10 @@ def test_config_types_follow_the_running_command(tmp_path, capsys, monkeypatch):
     assert opt["mc_samples"] == "1,4"
     r = run(["spectrum", "--curvature", "fisher"], capsys, monkeypatch)
     assert r.code == 2 and "config option 'mc_samples'" in r.err and "integer" in r.err
+
+
+@pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")
+def test_help_lists_the_commands_in_the_readmes_order():
+    text = script("--help").stdout.split("Commands:")[1]
+    listed = [line.split()[0] for line in text.splitlines() if line.strip()]
+    assert listed == ["spectrum", "ggn-gap", "taylor-check", "sharpness", "gate", "params"]

@@ -8,7 +8,7 @@ import typer
 
 from landscape_cli import __version__
 from landscape_cli.cli.app import app, main
-from landscape_cli.cli.commands import (  # noqa: F401 (register, in the README's order)
+from landscape_cli.cli.commands import (  # noqa: F401 (registers them)
     gate,
     ggn_gap,
     params,

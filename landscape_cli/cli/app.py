@@ -12,14 +12,25 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
-from landscape_cli.cli.options import TABLE
+from landscape_cli.cli.options import COMMANDS, TABLE
 from landscape_cli.errors import LandscapeError, NumericalError
 from landscape_cli.render.files import write_files
 from landscape_cli.render.json import dumps
 from landscape_cli.render.writers import Rendered, Targets, files_for
 
+
+class InOrder(TyperGroup):
+    """`landscape --help` lists the commands in the option table's order (the README's)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        order = [c.replace("_", "-") for c in COMMANDS]
+        return sorted(self.commands, key=lambda c: order.index(c) if c in order else len(order))
+
+
 app = typer.Typer(
+    cls=InOrder,
     name="landscape",
     help="Certified loss-landscape analysis for PyTorch models: Hessian/GGN/Fisher spectra, "
     "GGN gap, Taylor checks, sharpness and CI gates.",
