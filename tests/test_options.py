@@ -98,3 +98,18 @@ def test_help_lists_the_commands_in_the_readmes_order():
     text = script("--help").stdout.split("Commands:")[1]
     listed = [line.split()[0] for line in text.splitlines() if line.strip()]
     assert listed == ["spectrum", "ggn-gap", "taylor-check", "sharpness", "gate", "params"]
+
+
+@pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")
+def test_piped_output_never_cuts_or_splits_a_number(tmp_path):
+    """Off a terminal (CI logs, `> file`) the tables get the width they need: at 80 columns the
+    taylor-check table lost its exponents (`-8.65e-…`) and ggn-gap cells wrapped."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    for command in ("taylor-check", "ggn-gap"):
+        out = subprocess.run(
+            [SCRIPT, command], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+        ).stdout
+        lines = out.splitlines()
+        assert not [line for line in lines if "…" in line and "η =" not in line], command
+        assert not [line for line in lines if line.rstrip(" │").endswith("±")], command
+        assert any(len(line) > 80 for line in lines), command  # wider than the old cut

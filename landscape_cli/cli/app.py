@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
@@ -125,6 +126,16 @@ def usage_line(exc: Exception) -> str:
     return f"{message.rstrip('.')}; see `{command} --help`"
 
 
+def terminal_view(view) -> None:
+    """Print a view on stdout. Off a terminal (a CI log, `> file`, `| less`) the width is the
+    view's own, so no number is cut or wrapped; on a terminal, the terminal's."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        need = Measurement.get(console, console.options.update_width(10_000), view).maximum
+        console = Console(highlight=False, width=max(console.width, need))
+    console.print(view)
+
+
 def _choice_line(exc: Exception, message: str) -> str:
     """`unknown curvature 'hesian' for --curvature; did you mean hessian? use one of: …`."""
     found = re.search(r"'([^']*)' is not one of ((?:'[^']*'(?:, )?)+)", message)
@@ -198,7 +209,8 @@ def emit(rendered: Rendered, opt: dict) -> None:
         sys.stdout.write(dumps(rendered.report) + "\n")
         sys.stdout.flush()
     else:
-        Console(highlight=False).print(rendered.view(rendered.report))
+        view = rendered.view(rendered.report)
+        terminal_view(view)
         for path in files:
             log(f"wrote {path}")
     if failed:
