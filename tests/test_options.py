@@ -113,3 +113,12 @@ def test_piped_output_never_cuts_or_splits_a_number(tmp_path):
         assert not [line for line in lines if "…" in line and "η =" not in line], command
         assert not [line for line in lines if line.rstrip(" │").endswith("±")], command
         assert any(len(line) > 80 for line in lines), command  # wider than the old cut
+
+
+@pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")
+@pytest.mark.parametrize("command", options.COMMANDS)
+def test_help_ends_with_examples_of_the_command(command):
+    name = command.replace("_", "-")
+    text = script(name, "--help").stdout.split("Examples:")[1]
+    examples = [line.strip() for line in text.splitlines() if line.strip()]
+    assert len(examples) >= 2 and all(e.startswith(f"landscape {name}") for e in examples)

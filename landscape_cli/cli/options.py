@@ -246,9 +246,11 @@ def plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def command(app: typer.Typer, name: str) -> Callable:
-    """Register `fn(cli: dict)` as command `name`, its parameters from the table."""
+def command(app: typer.Typer, name: str, examples: tuple[str, ...] = ()) -> Callable:
+    """Register `fn(cli: dict)` as command `name`, its parameters from the table; `examples`
+    (command lines) close its --help."""
     key = name.replace("-", "_")
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
 
     def register(fn: Callable[[dict], None]) -> Callable[[dict], None]:
         def callback(**given: Any) -> None:
@@ -257,7 +259,7 @@ def command(app: typer.Typer, name: str) -> Callable:
         callback.__signature__ = signature(key)  # type: ignore[attr-defined]
         callback.__name__ = key
         callback.__doc__ = fn.__doc__
-        app.command(name)(callback)
+        app.command(name, epilog=epilog)(callback)
         return fn
 
     return register

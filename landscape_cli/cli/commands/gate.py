@@ -9,7 +9,15 @@ from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
 
 
-@command(app, "gate")
+@command(
+    app,
+    "gate",
+    examples=(
+        "landscape gate model.pt --max lambda_max=50 --min lambda_min=-1",
+        "landscape gate model.pt --config gate.toml --junit reports/gate.xml",
+        "landscape gate new.pt --config gate.toml --baseline baseline.json",
+    ),
+)
 def gate(cli: dict) -> None:
     """Fail CI when sharpness metrics cross thresholds (exit 0 pass, 1 violated, 2 bad input,
     3 numerical failure)."""

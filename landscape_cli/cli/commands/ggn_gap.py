@@ -7,7 +7,15 @@ from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
 
 
-@command(app, "ggn-gap")
+@command(
+    app,
+    "ggn-gap",
+    examples=(
+        "landscape ggn-gap",
+        "landscape ggn-gap model.pt --data val.pt --model-factory mypkg:build --per-layer",
+        "landscape ggn-gap small.pt --exact --json > gap.json",
+    ),
+)
 def ggn_gap(cli: dict) -> None:
     """How far the GGN, the Fisher and the empirical Fisher are from the Hessian (H = G + T)."""
     from landscape_cli.analyses.ggn_gap import analyse_ggn_gap

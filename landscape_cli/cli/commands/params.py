@@ -7,7 +7,14 @@ from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
 
 
-@command(app, "params")
+@command(
+    app,
+    "params",
+    examples=(
+        "landscape params",
+        r"landscape params model.pt --model-factory mypkg:build --params '^head\.'",
+    ),
+)
 def params(cli: dict) -> None:
     """List the model's parameters (names, shapes, sizes, blocks) and what --params selects."""
     from landscape_cli.analyses.params import list_params

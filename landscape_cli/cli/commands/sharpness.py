@@ -7,7 +7,15 @@ from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
 
 
-@command(app, "sharpness")
+@command(
+    app,
+    "sharpness",
+    examples=(
+        "landscape sharpness",
+        "landscape sharpness model.pt --data val.pt --lr 0.01",
+        "landscape sharpness model.pt --json > baseline.json",
+    ),
+)
 def sharpness(cli: dict) -> None:
     """λ_max, trace, stability against the learning rate, Adam's preconditioned sharpness,
     ε-sharpness, adaptive worst- and average-case sharpness, and 1D loss slices."""

@@ -9,7 +9,15 @@ from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
 
 
-@command(app, "spectrum")
+@command(
+    app,
+    "spectrum",
+    examples=(
+        "landscape spectrum",
+        "landscape spectrum model.pt --data val.pt --model-factory mypkg.models:build --k 10",
+        "landscape spectrum model.pt --curvature ggn --density --out report/",
+    ),
+)
 def spectrum(cli: dict) -> None:
     """Top-k and bottom-k eigenvalues (certified), trace, condition and density."""
     from landscape_cli.analyses.spectrum import analyse_spectrum

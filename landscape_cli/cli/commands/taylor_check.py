@@ -17,7 +17,15 @@ class TaylorCheckFailed(LandscapeError):
     exit_code = 1
 
 
-@command(app, "taylor-check")
+@command(
+    app,
+    "taylor-check",
+    examples=(
+        "landscape taylor-check",
+        "landscape taylor-check model.pt --data val.pt --direction gradient,random",
+        "landscape taylor-check model.pt --sweep 1e-6:1e-1:13 --png taylor.png",
+    ),
+)
 def taylor_check(cli: dict) -> None:
     """Taylor test: residuals of the 1st/2nd-order predictions against the step size."""
     from landscape_cli.analyses.taylor import analyse_taylor
