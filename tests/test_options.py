@@ -119,6 +119,15 @@ def test_piped_output_never_cuts_or_splits_a_number(tmp_path):
 @pytest.mark.parametrize("command", options.COMMANDS)
 def test_help_ends_with_examples_of_the_command(command):
     name = command.replace("_", "-")
-    text = script(name, "--help").stdout.split("Examples:")[1]
+    text = script(name, "--help").stdout.split("Examples:")[1].split("Metrics")[0]
     examples = [line.strip() for line in text.splitlines() if line.strip()]
     assert len(examples) >= 2 and all(e.startswith(f"landscape {name}") for e in examples)
+
+
+@pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")
+def test_gate_help_lists_every_metric_name():
+    from landscape_cli.analyses.metric_names import METRICS, TAYLOR
+
+    text = script("gate", "--help").stdout.split("Metrics")[1]
+    listed = [line.strip() for line in text.splitlines()[1:] if line.strip()]
+    assert listed == [*METRICS, TAYLOR]

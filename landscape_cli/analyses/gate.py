@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from landscape_cli.analyses.metric_names import TAYLOR_NOTE
 from landscape_cli.analyses.sharpness import Metric
 from landscape_cli.errors import InputError, LandscapeError, NumericalError
 
@@ -170,8 +171,6 @@ def raise_for(report: GateReport) -> None:
 
 
 # ---------------------------------------------------------------- what a failed solve leaves
-TAYLOR = "taylor_order"
-TAYLOR_NOTE = "smallest observed order of R₂ᴴ over the taylor-check directions (expected 3)"
 SOLVE_FIX = "raise --max-products or loosen --tol"
 
 

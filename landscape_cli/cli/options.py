@@ -246,11 +246,16 @@ def plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def command(app: typer.Typer, name: str, examples: tuple[str, ...] = ()) -> Callable:
+def command(
+    app: typer.Typer, name: str, examples: tuple[str, ...] = (), metrics: list[str] | None = None
+) -> Callable:
     """Register `fn(cli: dict)` as command `name`, its parameters from the table; `examples`
-    (command lines) close its --help."""
+    (command lines) and `metrics` (names a threshold may use) close its --help."""
     key = name.replace("-", "_")
-    epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples) if examples else ""
+    if metrics:
+        epilog += "\n\n\b\nMetrics (NAME in --max/--min and the [gate] table):\n"
+        epilog += "\n".join(f"  {m}" for m in metrics)
 
     def register(fn: Callable[[dict], None]) -> Callable[[dict], None]:
         def callback(**given: Any) -> None:
@@ -259,7 +264,7 @@ def command(app: typer.Typer, name: str, examples: tuple[str, ...] = ()) -> Call
         callback.__signature__ = signature(key)  # type: ignore[attr-defined]
         callback.__name__ = key
         callback.__doc__ = fn.__doc__
-        app.command(name, epilog=epilog)(callback)
+        app.command(name, epilog=epilog or None)(callback)
         return fn
 
     return register

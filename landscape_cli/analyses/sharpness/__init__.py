@@ -5,6 +5,7 @@ Adam-state figures, perturbation.py the ε-, adaptive and average-case sharpness
 the gate's names, and analysis.py runs the parts asked for.
 """
 
+from landscape_cli.analyses.metric_names import METRICS
 from landscape_cli.analyses.sharpness.adam import (
     AdamState,
     AdamStateError,
@@ -23,7 +24,6 @@ from landscape_cli.analyses.sharpness.curvature import stability_of
 from landscape_cli.analyses.sharpness.metrics import (
     ADAM_METRICS,
     ALL_PARTS,
-    METRICS,
     PARTS_OF,
     collect_metrics,
     parts_for,

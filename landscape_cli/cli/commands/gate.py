@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from landscape_cli.analyses.metric_names import METRICS, TAYLOR
 from landscape_cli.cli.app import app, emit, log, progress
 from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
@@ -12,6 +13,7 @@ from landscape_cli.render.writers import Rendered, lazy
 @command(
     app,
     "gate",
+    metrics=[*METRICS, TAYLOR],
     examples=(
         "landscape gate model.pt --max lambda_max=50 --min lambda_min=-1",
         "landscape gate model.pt --config gate.toml --junit reports/gate.xml",
@@ -23,7 +25,6 @@ def gate(cli: dict) -> None:
     3 numerical failure)."""
     from landscape_cli.analyses import gate as g
     from landscape_cli.analyses.sharpness import (
-        METRICS,
         analyse_sharpness,
         optimizer_state_of,
         parts_for,
@@ -36,7 +37,7 @@ def gate(cli: dict) -> None:
     start = time.perf_counter()
     session = open_session("gate", cli, log=log, sample=False)
     opt, problem = session.options, session.problem
-    thresholds = gather_thresholds(opt, [*METRICS, g.TAYLOR])
+    thresholds = gather_thresholds(opt, [*METRICS, TAYLOR])
     settings = sharpness_settings(opt, session.sources, problem.num_params, k_top=1)
     optimizer = optimizer_state_of(session.metadata)
     g.check_computable(thresholds, unavailable_metrics(problem, settings, optimizer))
@@ -51,7 +52,7 @@ def gate(cli: dict) -> None:
             progress=lambda _stage, n: tick(n),
         )
     metrics, failures = dict(report.metrics), g.solver_failures(report)
-    if g.TAYLOR in names:
+    if TAYLOR in names:
         _taylor_order(session, metrics, failures)
     result = g.make_report(
         g.evaluate(thresholds, metrics, failures),
@@ -87,6 +88,6 @@ def _taylor_order(session, metrics: dict, failures: dict) -> None:
     )
     metric, why = g.taylor_order_of(report.directions)
     if metric is not None:
-        metrics[g.TAYLOR] = metric
+        metrics[TAYLOR] = metric
     else:
-        failures[g.TAYLOR] = why
+        failures[TAYLOR] = why
