@@ -195,8 +195,12 @@ class CrossEntropy(Loss):
         return g.reshape(g.shape[0], -1)
 
     def _weights(self, z: Tensor, y: Tensor) -> Tensor:
-        """Each position's weight (n, positions, 1): 1 or 0 for labels, Σ targets otherwise."""
-        return self._targets(z, y).sum(-1, keepdim=True)
+        """Each position's weight (n, positions, 1): 1 or 0 for labels, Σ targets otherwise
+        (no one-hot: this runs in every product)."""
+        n, positions, _ = self._rows(z).shape
+        if y.dtype.is_floating_point:
+            return y.reshape(n, positions, -1).to(z.dtype).sum(-1, keepdim=True)
+        return (y.reshape(n, positions) != self.ignore_index).unsqueeze(-1).to(z.dtype)
 
     def _apply(self, z: Tensor, U: Tensor, fn) -> Tensor:
         """fn(p, U) position by position, U (..., n, positions·C) seen as (..., n, positions, C)."""

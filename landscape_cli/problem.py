@@ -149,12 +149,6 @@ class Problem:
             zs = [self.loss.flat_outputs(self.outputs(self.params, x)) for x, _ in self.batches]
         return torch.cat(zs), torch.cat([y for _, y in self.batches])
 
-    def output_dim(self) -> int:
-        """C: the number of outputs per example (flattened)."""
-        with torch.no_grad():
-            x = take(self.batches[0][0], slice(0, 1))
-            return self.loss.flat_outputs(self.outputs(self.params, x)).shape[1]
-
     def subsets(self, size: int) -> list[Problem]:
         """The data in consecutive parts of `size` examples, each as its own problem."""
         x = concat([b[0] for b in self.batches])

@@ -167,7 +167,7 @@ def test_a_tuple_output_and_a_named_output():
         build_problem(model, x, y, get_loss("cross-entropy"), output_key="scores")
     target = torch.zeros(len(y), T, 4, dtype=torch.float64)
     problem = build_problem(model, x, target, get_loss("mse"), output_key="hidden")
-    assert problem.output_dim() == T * 4
+    assert problem.all_outputs()[0].shape[1] == T * 4
     with torch.no_grad():
         truth = float((model(**x)["hidden"] ** 2).mean())
     assert problem.loss_at() == pytest.approx(truth, rel=1e-13)

@@ -118,7 +118,7 @@ def usage_line(exc: Exception) -> str:
     if choice:
         return choice
     if message.startswith("No such command"):
-        commands = sorted(getattr(ctx.command, "commands", {})) if ctx is not None else []
+        commands = ctx.command.list_commands(ctx) if ctx is not None else []
         wrong = message.split("'")[1] if "'" in message else ""
         close = difflib.get_close_matches(wrong, commands, n=1, cutoff=0.5)
         hint = f"did you mean `landscape {close[0]}`? " if close else ""
