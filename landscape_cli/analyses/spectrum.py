@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from landscape_cli.curvature import BlockOperator, CurvatureOperator
+from landscape_cli.estimators.basis import BasisBudget
 from landscape_cli.estimators.lanczos import extreme_eigenpairs
-from landscape_cli.estimators.results import Eigenpair, EigenResult, TraceEstimate
+from landscape_cli.estimators.results import BasisInfo, Eigenpair, EigenResult, TraceEstimate
 from landscape_cli.estimators.slq import SpectralDensity, spectral_density
 from landscape_cli.estimators.trace import hutchpp_trace
 from landscape_cli.problem import Problem
@@ -33,6 +34,7 @@ class SolverInfo:
     restarts: int
     krylov_dim: int
     seconds: float
+    basis: BasisInfo | None = None  # where the Krylov basis lived, the largest it could be
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class SpectrumSettings:
     per_layer: bool
     multiplicity_check: bool
     seed: int
+    basis_budget: BasisBudget  # the Krylov basis' memory (--basis-memory)
 
 
 def analyse_spectrum(
@@ -140,6 +143,7 @@ def _solve(op, settings: SpectrumSettings, k_bottom: int, progress, multiplicity
         seed=settings.seed,
         progress=progress,
         multiplicity_check=multiplicity,
+        basis_budget=settings.basis_budget,
     )
 
 
@@ -193,7 +197,13 @@ def _report(problem, op, settings, eig, trace, density, layers, products0, start
         trace=trace,
         condition=_condition(eig, density, op.psd),
         solver=SolverInfo(
-            eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds
+            eig.converged,
+            eig.tol,
+            eig.products,
+            eig.restarts,
+            eig.krylov_dim,
+            eig.seconds,
+            eig.basis,
         ),
         products=op.products - products0,
         seconds=time.perf_counter() - start,
@@ -226,7 +236,9 @@ def _per_layer(problem: Problem, op: CurvatureOperator, settings: SpectrumSettin
     layers = []
     for block in problem.blocks():
         sub = BlockOperator(op, block.slice)
-        eig = extreme_eigenpairs(sub, 1, 0, tol=settings.tol, seed=settings.seed)
+        eig = extreme_eigenpairs(
+            sub, 1, 0, tol=settings.tol, seed=settings.seed, basis_budget=settings.basis_budget
+        )
         trace = hutchpp_trace(sub, settings.trace_samples, seed=settings.seed)
         layers.append(LayerSpectrum(block.name, block.size, eig.top[0], trace))
     return layers

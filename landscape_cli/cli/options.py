@@ -47,6 +47,7 @@ class LossName(StrEnum):
 class Dtype(StrEnum):
     float64 = "float64"
     float32 = "float32"
+    bfloat16 = "bfloat16"
 
 
 class Strategy(StrEnum):
@@ -145,6 +146,10 @@ TABLE: tuple[Option, ...] = (
     Opt("per_layer", bool, False, "Top eigenvalue and trace of each parameter block.",
       ("spectrum",)),
     Opt("per_layer", bool, False, "The gap of each parameter block.", ("ggn_gap",)),
+    Opt("basis_memory", str, None, "Memory for the eigen-solver's Krylov basis: bytes or a "
+      "size (500MB, 2GB, 1.5GiB). Default: a quarter of the free memory, up to 300 vectors; "
+      "a float64 basis that does not fit is stored in float32 (float64 coefficients).",
+      ("spectrum",), metavar="SIZE"),
     Opt("multiplicity_check", bool, False, "Lock the converged pairs and search again from a "
       "fresh vector, so repeated eigenvalues are listed as often as they occur (about twice "
       "the products).", ("spectrum",)),

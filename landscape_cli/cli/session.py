@@ -23,6 +23,8 @@ DTYPES = {
     "float32": torch.float32,
     "double": torch.float64,
     "float": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
 }
 # Checkpoint metadata that stands in for options the user did not give, when of this type;
 # an entry of another type (a tutorial checkpoint's `"loss": 0.07`) is just metadata.
@@ -261,7 +263,7 @@ def _check_range(o: Option, value, source: str) -> None:
 
 def _dtype(name) -> torch.dtype:
     if str(name) not in DTYPES:
-        raise InputError(f"unknown --dtype '{name}'", "use float64 or float32")
+        raise InputError(f"unknown --dtype '{name}'", "use float64, float32 or bfloat16")
     return DTYPES[str(name)]
 
 

@@ -18,6 +18,7 @@ from landscape_cli.analyses.taylor import (
 )
 from landscape_cli.cli.options import defaults
 from landscape_cli.errors import InputError
+from landscape_cli.estimators.basis import BasisBudget
 from landscape_cli.load.vectors import read_vector
 
 
@@ -39,7 +40,25 @@ def settings_for(command: str, num_params: int, **given):
     return replace(build(), **{k: v for k, v in given.items() if k not in table})
 
 
-def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
+# The default --tol of each dtype, when --tol is not given: a residual its products reach
+# (on the sample, products in float32 are good to ~1e-7·max|λ|, in bfloat16 to ~3e-3·max|λ|).
+DTYPE_TOL = {"float64": 1e-6, "float32": 1e-4, "bfloat16": 1e-2}
+DTYPE_ALIASES = {"double": "float64", "float": "float32", "bf16": "bfloat16"}
+
+
+def default_tol(opt: dict, sources: dict[str, str] | None) -> float:
+    """--tol as given, else the default of the run's dtype."""
+    if sources is None or sources.get("tol", "default") != "default":
+        return float(opt["tol"])
+    dtype = str(opt.get("dtype") or "float64")
+    return DTYPE_TOL.get(DTYPE_ALIASES.get(dtype, dtype), float(opt["tol"]))
+
+
+def spectrum_settings(
+    opt: dict, num_params: int, sources: dict[str, str] | None = None
+) -> SpectrumSettings:
+    """`sources` (where each option came from): a --tol left at its default follows the
+    dtype (DTYPE_TOL); without them --tol is taken as it is."""
     k = int(opt["k"])
     k_bottom = k if opt["k_bottom"] is None else int(opt["k_bottom"])
     for name, value in (("--k", k), ("--k-bottom", k_bottom)):
@@ -51,7 +70,7 @@ def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
     return SpectrumSettings(
         k_top=k,
         k_bottom=k_bottom,
-        tol=float(opt["tol"]),
+        tol=default_tol(opt, sources),
         max_products=opt["max_products"],
         trace_samples=int(opt["trace_samples"]),
         density=bool(opt["density"]),
@@ -60,7 +79,41 @@ def spectrum_settings(opt: dict, num_params: int) -> SpectrumSettings:
         per_layer=bool(opt["per_layer"]),
         multiplicity_check=bool(opt["multiplicity_check"]),
         seed=int(opt["seed"]),
+        basis_budget=BasisBudget(memory=parse_bytes(opt.get("basis_memory"), "--basis-memory")),
     )
+
+
+BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def parse_bytes(value, flag: str) -> int | None:
+    """`2GB`, `500MB`, `1.5GiB`, `123456` (bytes) → bytes; None stays None."""
+    if value is None:
+        return None
+    text = str(value).strip().lower().replace(" ", "")
+    number = text.rstrip("kmgtib")
+    unit = text[len(number) :]
+    try:
+        n = float(number) * BYTE_UNITS[unit]
+    except (KeyError, ValueError):
+        n = float("nan")
+    if not (n >= 1 and n < float("inf")):
+        raise InputError(
+            f"{flag} '{value}' is not a memory size",
+            f"give bytes or a size with a unit, e.g. {flag} 2GB (also kB, MB, TB, KiB, MiB, GiB)",
+        )
+    return int(n)
 
 
 def ggn_gap_settings(opt: dict) -> GgnGapSettings:

@@ -22,61 +22,11 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from landscape_cli.curvature.memory import free_memory_bytes
 from landscape_cli.errors import InputError
+from landscape_cli.estimators.basis import Basis, BasisBudget, plan_basis
 from landscape_cli.estimators.results import Eigenpair, EigenResult
 
 MAX_RECHECKS = 3  # locked re-solves of the multiplicity check
-
-# The Krylov basis: up to MAX_BASIS vectors, at most BASIS_SHARE of the free memory.
-MAX_BASIS = 300
-BASIS_SHARE = 0.25
-
-
-def basis_size_for(p: int, dtype: torch.dtype, device, wanted: int) -> int:
-    """Basis size: up to MAX_BASIS vectors, at most a quarter of the free memory, at least
-    enough for a thick restart around the wanted pairs."""
-    element = torch.empty((), dtype=dtype).element_size()
-    fits = int(BASIS_SHARE * free_memory_bytes(torch.device(device)) // (p * element))
-    return max(min(MAX_BASIS, fits, p), min(p, 3 * wanted + 10))
-
-    @property
-    def scale(self) -> float:
-        values = [abs(e.value) for e in self.top + self.bottom]
-        return max(values) if values else 0.0
-
-
-class _Basis:
-    """Orthonormal columns V and the projected matrix S = VᵀAV (A V = V S + f eᵀ)."""
-
-    def __init__(self, p: int, size: int, dtype, device):
-        # rows are the basis vectors: each one contiguous; empty, not zeros: pages are only
-        # touched as the basis grows
-        self.V = torch.empty(size + 1, p, dtype=dtype, device=device)
-        self.S = torch.zeros(size + 1, size + 1, dtype=torch.float64)  # small: on the CPU
-        self.m = 0  # columns in use
-
-    def orthogonalize(self, w: Tensor, upto: int) -> tuple[Tensor, Tensor]:
-        """w minus its projection on the first `upto` basis vectors, and the coefficients.
-
-        The three-term recurrence's own vectors go first (cheap, and they hold most of w),
-        then one pass over the whole basis; a second pass follows only when that one still
-        cancelled much of w (Daniel-Gragg-Kaufman-Stewart), so orthogonality holds to
-        working precision at about half the cost of always orthogonalising twice."""
-        h = torch.zeros(upto, dtype=w.dtype, device=w.device)
-        local = slice(max(upto - 2, 0), upto)
-        h_local = self.V[local] @ w
-        w = w - h_local @ self.V[local]
-        h[local] += h_local
-        V = self.V[:upto]
-        for _ in range(2):
-            before = w.norm()
-            h_pass = V @ w
-            w = w - h_pass @ V
-            h += h_pass
-            if w.norm() > 0.5 * before:
-                break
-        return w, h
 
 
 def extreme_eigenpairs(
@@ -90,6 +40,7 @@ def extreme_eigenpairs(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     multiplicity_check: bool = False,
+    basis_budget: BasisBudget | None = None,
 ) -> EigenResult:
     """Top-k (largest) and bottom-k (smallest, most negative) eigenpairs of `op`.
 
@@ -102,6 +53,9 @@ def extreme_eigenpairs(
     (at most MAX_RECHECKS rounds; `multiplicity` says "verified", or "unresolved" when the last
     round still changed them: a cluster larger than the rounds can count). It costs about as
     many products again.
+
+    The Krylov basis is placed by `plan_basis` within `basis_budget` (default: a quarter of
+    the free memory, float64 on the operator's device); `max_basis` caps its vectors.
     """
     p = op.num_params
     if k_top < 0 or k_bottom < 0 or k_top + k_bottom == 0:
@@ -115,15 +69,20 @@ def extreme_eigenpairs(
         raise InputError(f"tol must be positive, got {tol}", "use e.g. tol = 1e-6")
     start_time, start_products = time.perf_counter(), op.calls
     want = k_top + k_bottom
-    size = min(p, max_basis or basis_size_for(p, torch.float64, op.device, want))
-    size = max(size, min(p, want + 2))
+    info = plan_basis(p, want, op.device, basis_budget)  # float64 even for float32 products
+    if max_basis is not None:
+        vectors = max(min(p, max_basis), min(p, want + 2))
+        info = replace(
+            info, vectors=vectors, bytes=info.bytes // (info.vectors + 1) * (vectors + 1)
+        )
+    basis = Basis(p, info)
+    size = basis.size
     budget = max_products or max(5 * size, 1000)
-    basis = _Basis(p, size, torch.float64, op.device)  # float64 even for float32 products
     gen = torch.Generator(device="cpu").manual_seed(seed)
     v = _random(p, gen, op)
     basis.V[0] = v / v.norm()
     basis.m, restarts, beta = 1, 0, 0.0
-    locked, rechecks = None, 0  # locked: (unit vectors (r, p), their values) while rechecking
+    locked, rechecks = None, 0  # locked: (unit vectors (p, r), their values) while rechecking
     multiplicity = None  # "verified", or "unresolved" when the last round still found more
     while True:
         j = basis.m - 1
@@ -182,7 +141,7 @@ def _recheck(basis, theta, Y, residuals, locked, k_top, k_bottom, limit) -> str:
     if locked is None:
         return "lock"
     vectors, values = locked
-    overlap = ((vectors @ basis.V[: basis.m].T).cpu() @ Y).norm(dim=0)  # weight on locked
+    overlap = (basis.dot(slice(0, basis.m), vectors).T.cpu() @ Y).norm(dim=0)  # on locked
     fresh = [i for i in range(len(theta)) if overlap[i] < 0.5]
     ends = ([max(fresh)] if k_top and fresh else []) + ([min(fresh)] if k_bottom and fresh else [])
     if any(residuals[i] > limit for i in ends):
@@ -201,7 +160,7 @@ def _lock(basis, theta, Y, k_top, k_bottom, fresh: Tensor):
     fresh, _ = basis.orthogonalize(fresh, basis.m)
     _restart(basis, theta, Y, keep, fresh / fresh.norm(), 0.0)
     values = sorted(float(theta[i]) for i in keep)
-    return basis.V[: len(keep)].clone(), values
+    return basis.V[: len(keep)].double().T.contiguous(), values  # (p, r) float64
 
 
 def _random(p: int, gen: torch.Generator, op) -> Tensor:
@@ -232,10 +191,9 @@ def _keep_indices(n: int, k_top: int, k_bottom: int, size: int) -> list[int]:
     return sorted(set(range(min(low, n))) | set(range(max(n - high, 0), n)))
 
 
-def _restart(basis: _Basis, theta, Y, keep: list[int], f: Tensor, beta: float) -> None:
+def _restart(basis: Basis, theta, Y, keep: list[int], f: Tensor, beta: float) -> None:
     r = len(keep)
-    Yk = Y[:, keep].to(basis.V.dtype).to(basis.V.device)
-    basis.V[:r] = Yk.T @ basis.V[: basis.m]
+    basis.replace_leading(Y[:, keep])
     basis.V[r] = f
     basis.S.zero_()
     basis.S[range(r), range(r)] = theta[keep]
@@ -252,7 +210,7 @@ def _certify(
     top_idx = list(range(n - 1, max(n - 1 - k_top, -1), -1))
     bottom_idx = list(range(min(k_bottom, n)))
     idx = top_idx + bottom_idx
-    X = (Y[:, idx].to(basis.V.dtype).to(basis.V.device).T @ basis.V[: basis.m]).T.contiguous()
+    X = basis.combine(Y[:, idx], basis.m).to(op.device).contiguous()
     X = X / X.norm(dim=0, keepdim=True)
     AX = op.matmat(X).double()
     rayleigh = (X * AX).sum(0)
@@ -278,4 +236,5 @@ def _certify(
         tol=tol,
         converged=all(e.converged for e in pairs),
         seconds=time.perf_counter() - start_time,
+        basis=basis.info,
     )

@@ -50,6 +50,20 @@ class TraceEstimate(Estimate):
 
 
 @dataclass(frozen=True)
+class BasisInfo:
+    """Where the eigen-solver's Krylov basis lived and the largest one its budget allowed:
+    `vectors` (+ 1 row for the residual) of p numbers in `dtype`, `bytes` in all, within
+    `budget` bytes; `pinned`: page-locked host memory for an operator on a GPU."""
+
+    device: str
+    dtype: str
+    vectors: int
+    bytes: int
+    budget: int
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
 class EigenResult:
     top: list[Eigenpair]  # descending
     bottom: list[Eigenpair]  # ascending (most negative first)
@@ -62,6 +76,7 @@ class EigenResult:
     converged: bool = False
     seconds: float = 0.0
     multiplicity: str | None = None  # the multiplicity check: None (not run), verified, unresolved
+    basis: BasisInfo | None = None  # None: no Krylov basis (dense solve, nothing asked)
 
     @property
     def scale(self) -> float:

@@ -153,7 +153,8 @@ def hutchpp_trace(
     m = num_matvecs - 2 * k
     S = rademacher(p, k, gen, op.dtype, op.device)
     Y = _apply(op, S, block)
-    Q, _ = torch.linalg.qr(Y, mode="reduced")
+    Q, _ = torch.linalg.qr(Y if Y.dtype.itemsize >= 4 else Y.double(), mode="reduced")
+    Q = Q.to(op.dtype)  # bfloat16 has no QR: factored in float64, applied in bfloat16
     # Householder QR returns orthonormal columns even when AS is rank deficient; the split
     # tr(A) = tr(QᵀAQ) + tr((I − QQᵀ)A(I − QQᵀ)) holds for any orthonormal Q.
     AQ = _apply(op, Q, block)

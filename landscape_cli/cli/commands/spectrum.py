@@ -27,7 +27,7 @@ def spectrum(cli: dict) -> None:
 
     session = open_session("spectrum", cli, log=log)
     opt = session.options
-    settings = spectrum_settings(opt, session.problem.num_params)
+    settings = spectrum_settings(opt, session.problem.num_params, session.sources)
     with progress("building products"):
         op = make_operator(
             opt["curvature"],

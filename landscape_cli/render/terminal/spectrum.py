@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from landscape_cli.analyses.spectrum import SpectrumReport
+from landscape_cli.estimators.basis import format_bytes
 from landscape_cli.render.terminal.common import loss_phrase, mark, num, pm, theta_phrase
 
 
@@ -75,11 +76,23 @@ def summary_lines(r: SpectrumReport) -> list[str]:
         f"solver           Lanczos, {'converged' if s.converged else 'NOT converged'} to tol "
         f"{s.tol:g}: {s.products} products, Krylov dim {s.krylov_dim}, {s.restarts} restarts"
     )
+    if s.basis is not None:
+        lines.append(f"Krylov basis     {basis_phrase(s.basis)}")
     lines.append(
         f"total            {r.products} {r.curvature}-vector products "
         f"({r.strategy}), {r.seconds:.2f} s"
     )
     return lines
+
+
+def basis_phrase(b) -> str:
+    """Where the basis lived and the largest one its budget allowed."""
+    where = "host (pinned)" if b.pinned else b.device
+    return (
+        f"up to {b.vectors} {b.dtype} vectors on {where}: {format_bytes(b.bytes)} "
+        f"of a {format_bytes(b.budget)} budget"
+        + ("; float64 coefficients" if b.dtype != "float64" else "")
+    )
 
 
 def layer_table(r: SpectrumReport) -> Table:

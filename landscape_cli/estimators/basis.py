@@ -1,0 +1,203 @@
+"""The Krylov basis of the eigen-solver: where it lives, in which dtype, how many vectors.
+
+The basis holds (vectors + 1) rows of p numbers, so its memory is (vectors + 1)·p·bytes: for a
+100M-parameter model a float64 basis of 60 vectors is 48 GB. `plan_basis` places it within a
+budget (`BasisBudget.memory`, else a quarter of the free memory), trying in turn
+
+1. float64 on the operator's device (what small models always get),
+2. float32 on that device: the stored vectors are rounded to float32, but every coefficient
+   (projections, the projected matrix S, Ritz combinations) is computed in float64 from the
+   stored vectors upcast, so the Krylov relation holds for the vectors actually stored,
+3. and, for an operator on a GPU (or when `BasisBudget.host` forces it), the same two on the
+   host in pinned CPU memory: each product copies one vector to the device and its result back.
+
+The first that holds the solver's minimum wins; none: an InputError naming the budget, the
+minimum and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from landscape_cli.curvature.memory import free_memory_bytes
+from landscape_cli.errors import InputError
+from landscape_cli.estimators.results import BasisInfo
+
+# The default budget: up to MAX_BASIS vectors, at most BASIS_SHARE of the free memory.
+MAX_BASIS = 300
+BASIS_SHARE = 0.25
+# A float32 basis is read into float64 in column blocks of at most this many bytes.
+CHUNK_BYTES = 32 * 1024**2
+
+
+@dataclass(frozen=True)
+class BasisBudget:
+    """What the basis may take: `memory` bytes (None: BASIS_SHARE of the free memory of the
+    device it goes on); `host`: keep it in CPU memory whatever the operator's device."""
+
+    memory: int | None = None
+    host: bool = False
+
+
+def minimum_vectors(p: int, wanted: int) -> int:
+    """The fewest vectors a thick restart works with: it keeps the wanted Ritz pairs and two
+    more (`_keep_indices`) and must grow the space by as many again before it restarts."""
+    return min(p, 2 * (wanted + 2))
+
+
+def plan_basis(p: int, wanted: int, device, budget: BasisBudget | None = None) -> BasisInfo:
+    """Where the basis goes, its dtype and size (see the module's docstring)."""
+    budget = budget or BasisBudget()
+    device = torch.device(device)
+    places = [torch.device("cpu")] if budget.host else [device]
+    if device.type == "cuda" and not budget.host:
+        places.append(torch.device("cpu"))
+    need = minimum_vectors(p, wanted)
+    for place in places:
+        free = free_memory_bytes(place)
+        room = int(BASIS_SHARE * free) if budget.memory is None else min(budget.memory, free)
+        for dtype in (torch.float64, torch.float32):
+            size = _element(dtype) * p
+            vectors = min(MAX_BASIS, p, room // size - 1)
+            if vectors >= need:
+                pinned = place.type == "cpu" and device.type == "cuda"
+                return BasisInfo(
+                    device=str(place),
+                    dtype=str(dtype).replace("torch.", ""),
+                    vectors=int(vectors),
+                    bytes=int((vectors + 1) * size),
+                    budget=int(room),
+                    pinned=pinned,
+                )
+    raise _too_small(p, wanted, need, budget)
+
+
+def _element(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _too_small(p: int, wanted: int, need: int, budget: BasisBudget) -> InputError:
+    least = (need + 1) * p * _element(torch.float32)
+    where = (
+        f"the basis budget {format_bytes(budget.memory)}"
+        if budget.memory is not None
+        else f"{BASIS_SHARE:.0%} of the free memory"
+    )
+    return InputError(
+        f"{where} is too small for the eigen-solver's Krylov basis: {wanted} eigenvalues need "
+        f"at least {need} vectors of {p:,} parameters ({format_bytes(least)} in float32)",
+        f"give --basis-memory {format_bytes(least, up=True)} or more, or ask for fewer "
+        "eigenvalues (--k, --k-bottom)",
+    )
+
+
+UNITS = (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3))
+
+
+def format_bytes(n: int, up: bool = False) -> str:
+    """1234567890 → '1.23GB' (decimal units, as --basis-memory reads them); `up` rounds up
+    (to two decimals), so the figure is enough."""
+    for unit, scale in UNITS:
+        if n >= 0.9995 * scale:  # 999,999 is '1MB', not '1e+03kB'
+            value = math.ceil(n / scale * 100) / 100 if up else n / scale
+            return f"{value:g}{unit}" if up else f"{value:.3g}{unit}"
+    return f"{n}B"
+
+
+class Basis:
+    """Orthonormal rows V and the projected matrix S = VᵀAV (A V = V S + f eᵀ), as planned.
+
+    A float64 basis is used as it is; a float32 one is read into float64 a column block at a
+    time, so every coefficient is a float64 sum over the stored vectors."""
+
+    def __init__(self, p: int, info: BasisInfo):
+        self.info = info
+        self.device = torch.device(info.device)
+        self.dtype = getattr(torch, info.dtype)
+        # rows are the basis vectors: each one contiguous; empty, not zeros: pages are only
+        # touched as the basis grows
+        self.V = torch.empty(
+            info.vectors + 1, p, dtype=self.dtype, device=self.device, pin_memory=info.pinned
+        )
+        self.S = torch.zeros(info.vectors + 1, info.vectors + 1, dtype=torch.float64)  # CPU
+        self.m = 0  # rows in use
+        self.exact = self.dtype == torch.float64
+        self._chunk = 0
+
+    @property
+    def size(self) -> int:
+        return self.info.vectors
+
+    def _blocks(self, rows: int):
+        """Column slices whose float64 copy of `rows` rows stays within CHUNK_BYTES."""
+        width = max(1, CHUNK_BYTES // (8 * max(rows, 1)))
+        p = self.V.shape[1]
+        return (slice(a, min(a + width, p)) for a in range(0, p, width))
+
+    def dot(self, rows: slice, w: Tensor) -> Tensor:
+        """V[rows] @ w in float64 (w: float64 (p,) or (p, c) on the basis device)."""
+        if self.exact:
+            return self.V[rows] @ w
+        V = self.V[rows]
+        h = torch.zeros(V.shape[0], *w.shape[1:], dtype=torch.float64, device=self.device)
+        for c in self._blocks(V.shape[0]):
+            h += V[:, c].double() @ w[c]
+        return h
+
+    def combine(self, Y: Tensor, rows: int) -> Tensor:
+        """V[:rows]ᵀ Y: float64 (p, c) on the basis device (Y: float64 (rows, c))."""
+        Y = Y.to(device=self.device, dtype=torch.float64)
+        if self.exact:
+            return (Y.T @ self.V[:rows]).T
+        V = self.V[:rows]
+        out = torch.empty(V.shape[1], Y.shape[1], dtype=torch.float64, device=self.device)
+        for c in self._blocks(rows):
+            out[c] = V[:, c].double().T @ Y
+        return out
+
+    def subtract(self, w: Tensor, rows: slice, h: Tensor) -> Tensor:
+        """w − V[rows]ᵀ h, in float64."""
+        if self.exact:
+            return w - h @ self.V[rows]
+        V = self.V[rows]
+        w = w.clone()
+        for c in self._blocks(V.shape[0]):
+            w[c] -= h @ V[:, c].double()
+        return w
+
+    def replace_leading(self, Y: Tensor) -> None:
+        """V[:r] ← (V[:m]ᵀ Y)ᵀ for Y of shape (m, r), r ≤ m: the thick restart's Ritz vectors."""
+        r = Y.shape[1]
+        Y = Y.to(device=self.device, dtype=torch.float64)
+        if self.exact:
+            self.V[:r] = Y.T @ self.V[: self.m]
+            return
+        for c in self._blocks(self.m):
+            self.V[:r, c] = Y.T @ self.V[: self.m, c].double()  # read before written
+
+    def orthogonalize(self, w: Tensor, upto: int) -> tuple[Tensor, Tensor]:
+        """w minus its projection on the first `upto` basis vectors, and the coefficients
+        (float64 on the basis device).
+
+        The three-term recurrence's own vectors go first (cheap, and they hold most of w),
+        then one pass over the whole basis; a second pass follows only when that one still
+        cancelled much of w (Daniel-Gragg-Kaufman-Stewart), so orthogonality holds to
+        working precision at about half the cost of always orthogonalising twice."""
+        w = w.to(device=self.device, dtype=torch.float64)
+        h = torch.zeros(upto, dtype=torch.float64, device=self.device)
+        local = slice(max(upto - 2, 0), upto)
+        h_local = self.dot(local, w)
+        w = self.subtract(w, local, h_local)
+        h[local] += h_local
+        for _ in range(2):
+            before = w.norm()
+            h_pass = self.dot(slice(0, upto), w)
+            w = self.subtract(w, slice(0, upto), h_pass)
+            h += h_pass
+            if w.norm() > 0.5 * before:
+                break
+        return w, h
