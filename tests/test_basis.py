@@ -123,9 +123,12 @@ def test_plan_order_and_minimum():
         plan_basis(p, 10, "cpu", BasisBudget(memory=mb - 1))  # 24 float32 rows of 40 kB
     assert "budget 1MB is too small" in too_small.value.problem
     assert "24 vectors" in too_small.value.problem
-    assert "--basis-memory 1MB" in too_small.value.fix  # 25 rows of 40 kB: 1 MB exactly
+    assert too_small.value.fix.startswith("give the basis 1MB or more")  # 25 rows of 40 kB
+    assert "give --basis-memory 1MB or more" in too_small.value.naming("--basis-memory", "--k").fix
     exact = plan_basis(p, 10, "cpu", BasisBudget(memory=mb))  # and that holds
     assert (exact.dtype, exact.vectors) == ("float32", 24)
+    with pytest.raises(InputError, match="25% of the free memory is too small"):
+        plan_basis(10**13, 1, "cpu")  # the default budget: a quarter of what is free
 
 
 def test_parse_bytes():

@@ -82,25 +82,40 @@ def _element(dtype: torch.dtype) -> int:
 
 def _too_small(p: int, wanted: int, need: int, budget: BasisBudget) -> InputError:
     least = (need + 1) * p * _element(torch.float32)
-    where = (
-        f"the basis budget {format_bytes(budget.memory)}"
-        if budget.memory is not None
-        else f"{BASIS_SHARE:.0%} of the free memory"
-    )
-    return InputError(
+    if budget.memory is not None:
+        where = f"the basis budget {format_bytes(budget.memory)}"
+    else:
+        where = f"{BASIS_SHARE:.0%} of the free memory"
+    return BasisTooSmall(
         f"{where} is too small for the eigen-solver's Krylov basis: {wanted} eigenvalues need "
         f"at least {need} vectors of {p:,} parameters ({format_bytes(least)} in float32)",
-        f"give --basis-memory {format_bytes(least, up=True)} or more, or ask for fewer "
-        "eigenvalues (--k, --k-bottom)",
+        f"give the basis {format_bytes(least, up=True)} or more, or ask for fewer eigenvalues",
+        least,
     )
+
+
+class BasisTooSmall(InputError):
+    """No basis of the solver's minimum fits: `least` bytes would (a float32 one)."""
+
+    def __init__(self, problem: str, fix: str, least: int):
+        super().__init__(problem, fix)
+        self.least = least
+
+    def naming(self, option: str, counts: str) -> InputError:
+        """The same error with the fix in a command's own flags."""
+        return InputError(
+            self.problem,
+            f"give {option} {format_bytes(self.least, up=True)} or more, or ask for fewer "
+            f"eigenvalues ({counts})",
+        )
 
 
 UNITS = (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3))
 
 
 def format_bytes(n: int, up: bool = False) -> str:
-    """1234567890 → '1.23GB' (decimal units, as --basis-memory reads them); `up` rounds up
-    (to two decimals), so the figure is enough."""
+    """1234567890 → '1.23GB' (decimal units, as the budget option reads them); `up` rounds
+    up (to two decimals), so the figure is enough."""
     for unit, scale in UNITS:
         if n >= 0.9995 * scale:  # 999,999 is '1MB', not '1e+03kB'
             value = math.ceil(n / scale * 100) / 100 if up else n / scale

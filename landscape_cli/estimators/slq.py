@@ -212,7 +212,7 @@ def spectral_density(
     m = min(lanczos_steps, p)
     start_products = op.calls
 
-    gen = torch.Generator(device=op.device)
+    gen = torch.Generator(device="cpu")  # a GPU run draws the same starts
     gen.manual_seed(int(seed))
     Q0 = rademacher(p, num_starts, gen, op.dtype, op.device) / math.sqrt(p)
     alpha, beta, lengths = _lanczos_block(op, Q0.contiguous(), m)

@@ -39,7 +39,7 @@ def _check(op: CurvatureOperator, num_matvecs: int, block: int, minimum: int) ->
 
 
 def _generator(op: CurvatureOperator, seed: int) -> torch.Generator:
-    gen = torch.Generator(device=op.device)
+    gen = torch.Generator(device="cpu")  # on the CPU: a GPU run draws the same probes
     gen.manual_seed(int(seed))
     return gen
 
@@ -50,10 +50,11 @@ def rademacher(
     """A (num_params, cols) block of independent ±1 entries.
 
     Drawn as (cols, num_params) and transposed, so on the CPU the columns are consecutive
-    in the generator's stream and a result does not depend on how columns are blocked.
+    in the generator's stream and a result does not depend on how columns are blocked; drawn
+    on the generator's device and moved, so a CPU generator gives the same block anywhere.
     """
-    bits = torch.randint(0, 2, (cols, num_params), generator=gen, device=device)
-    return bits.to(dtype).mul_(2).sub_(1).T
+    bits = torch.randint(0, 2, (cols, num_params), generator=gen, device=gen.device)
+    return bits.to(device=device, dtype=dtype).mul_(2).sub_(1).T
 
 
 def _apply(op: CurvatureOperator, V: Tensor, block: int) -> Tensor:

@@ -24,6 +24,7 @@ def spectrum(cli: dict) -> None:
     from landscape_cli.cli.session import open_session
     from landscape_cli.cli.settings import spectrum_settings
     from landscape_cli.curvature import make_operator
+    from landscape_cli.estimators.basis import BasisTooSmall
 
     session = open_session("spectrum", cli, log=log)
     opt = session.options
@@ -37,7 +38,10 @@ def spectrum(cli: dict) -> None:
             seed=opt["seed"],
         )
     with progress(f"{op.name} spectrum (products)") as tick:
-        report = analyse_spectrum(session.problem, op, settings, progress=lambda _s, n: tick(n))
+        try:
+            report = analyse_spectrum(session.problem, op, settings, lambda _s, n: tick(n))
+        except BasisTooSmall as exc:
+            raise exc.naming("--basis-memory", "--k, --k-bottom") from None
     report = replace(report, distributed=session.distributed())
     require_converged(report.top + report.bottom, opt["allow_unconverged"], report.solver.products)
     emit(
