@@ -196,3 +196,23 @@ def test_bfloat16_top_eigenvalue_is_within_bfloat16_precision_of_float64(cli):
     assert reports["bfloat16"]["solver"]["basis"]["dtype"] == "float64"
     given = cli(*args, "--dtype", "bfloat16", "--tol", "0.05")
     assert json.loads(given.out)["solver"]["tol"] == 0.05  # a --tol given is kept
+
+
+def test_a_small_float32_basis_on_two_ranks_equals_one_process(tmp_path, capsys, monkeypatch):
+    """Every rank grows the same basis (the solver is replicated): a budget that forces a
+    small float32 one gives the same eigenvalues on two gloo ranks as in one process."""
+    from test_distributed import close, torchrun
+
+    args = ["spectrum", "--k", "3", "--k-bottom", "2", "--basis-memory", "300kB", "--json"]
+    args += ["--trace-samples", "3"]
+    result = torchrun(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    two = json.loads(result.stdout)
+    monkeypatch.chdir(tmp_path)
+    one = json.loads(run(args, capsys, monkeypatch).out)
+    assert two["solver"]["basis"] == one["solver"]["basis"]
+    assert one["solver"]["basis"]["dtype"] == "float32" and one["solver"]["restarts"] > 0
+    assert two["solver"]["products"] == one["solver"]["products"]
+    for end in ("top", "bottom"):
+        for a, b in zip(one[end], two[end], strict=True):
+            assert close(a["value"], b["value"]) and a["converged"] and b["converged"]

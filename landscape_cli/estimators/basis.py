@@ -6,21 +6,26 @@ budget (`BasisBudget.memory`, else a quarter of the free memory), trying in turn
 
 1. float64 on the operator's device (what small models always get),
 2. float32 on that device: the stored vectors are rounded to float32, but every coefficient
-   (projections, the projected matrix S, Ritz combinations) is computed in float64 from the
-   stored vectors upcast, so the Krylov relation holds for the vectors actually stored,
+   (projections, the projected matrix S, Ritz combinations) is a float64 sum over the stored
+   vectors upcast a column block at a time. What float32 costs is the rounding of each new
+   vector: the residual bounds stop near 3e-8·max|λ| (measured on the sample), while the
+   eigenvalues, Rayleigh quotients of float64 Ritz vectors, keep float64's accuracy,
 3. and, for an operator on a GPU (or when `BasisBudget.host` forces it), the same two on the
    host in pinned CPU memory: each product copies one vector to the device and its result back.
 
 The first that holds the solver's minimum wins; none: an InputError naming the budget, the
-minimum and the fix.
+minimum and the fix. Under torchrun each rank holds a copy: the default share of the host's
+memory is split among the machine's ranks, and all ranks take the smallest room any has.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from landscape_cli.curvature.memory import free_memory_bytes
@@ -59,7 +64,11 @@ def plan_basis(p: int, wanted: int, device, budget: BasisBudget | None = None) -
     need = minimum_vectors(p, wanted)
     for place in places:
         free = free_memory_bytes(place)
-        room = int(BASIS_SHARE * free) if budget.memory is None else min(budget.memory, free)
+        if budget.memory is None:
+            room = int(BASIS_SHARE * free / _sharing(place))
+        else:
+            room = min(budget.memory, free)
+        room = _agreed(room, device)
         for dtype in (torch.float64, torch.float32):
             size = _element(dtype) * p
             vectors = min(MAX_BASIS, p, room // size - 1)
@@ -76,6 +85,23 @@ def plan_basis(p: int, wanted: int, device, budget: BasisBudget | None = None) -
     raise _too_small(p, wanted, need, budget)
 
 
+def _sharing(place: torch.device) -> int:
+    """The processes of this machine that each hold a basis in `place`'s memory: torchrun's
+    local ranks share the host (each uses a GPU of its own)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if place.type == "cpu" else 1
+
+
+def _agreed(room: int, device: torch.device) -> int:
+    """Under torchrun the solver is replicated, so every rank must grow the same basis: the
+    smallest room of all ranks (one all_reduce)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return room
+    on = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    least = torch.tensor([room], dtype=torch.int64, device=on)
+    dist.all_reduce(least, op=dist.ReduceOp.MIN)
+    return int(least.item())
+
+
 def _element(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
@@ -88,7 +114,8 @@ def _too_small(p: int, wanted: int, need: int, budget: BasisBudget) -> InputErro
         where = f"{BASIS_SHARE:.0%} of the free memory"
     return BasisTooSmall(
         f"{where} is too small for the eigen-solver's Krylov basis: {wanted} eigenvalues need "
-        f"at least {need} vectors of {p:,} parameters ({format_bytes(least)} in float32)",
+        f"at least {need} vectors of {p:,} parameters ({format_bytes(least, up=True)} in "
+        "float32)",
         f"give the basis {format_bytes(least, up=True)} or more, or ask for fewer eigenvalues",
         least,
     )
