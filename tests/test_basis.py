@@ -78,6 +78,17 @@ def test_float32_basis_for_a_float64_model_against_dense_truth(problem, eigenval
         assert err <= 1e-10 * scale and err <= max(10 * ref, 1e-14 * scale)
 
 
+def test_multiplicity_check_with_a_float32_basis(problem, eigenvalues):
+    """Locking and re-solving go through the float32 basis too (its overlaps in float64)."""
+    p, scale = problem.num_params, float(eigenvalues.abs().max())
+    op = make_operator("hessian", problem)
+    budget = BasisBudget(memory=18 * p * 4)  # 17 float32 vectors, the minimum is 16
+    result = extreme_eigenpairs(op, 3, 3, tol=1e-6, multiplicity_check=True, basis_budget=budget)
+    assert (result.basis.dtype, result.basis.vectors) == ("float32", 17)
+    assert result.multiplicity == "verified" and result.converged
+    assert max(errors(result, eigenvalues)) <= 1e-10 * scale
+
+
 def test_host_basis_mechanics(problem, eigenvalues):
     """Forced onto the host, the basis is on the CPU in float64 and gives the same values (on
     a CPU machine that is the operator's device too: tests/test_cuda.py runs it across)."""

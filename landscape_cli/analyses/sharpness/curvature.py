@@ -39,7 +39,7 @@ def solver_info(eig: EigenResult | None) -> SolverInfo | None:
     if eig is None:
         return None
     return SolverInfo(
-        eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds
+        eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds, eig.basis
     )
 
 
