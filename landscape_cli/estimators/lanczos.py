@@ -69,9 +69,9 @@ def extreme_eigenpairs(
         raise InputError(f"tol must be positive, got {tol}", "use e.g. tol = 1e-6")
     start_time, start_products = time.perf_counter(), op.calls
     want = k_top + k_bottom
-    info = plan_basis(p, want, op.device, basis_budget)  # float64 even for float32 products
+    info = plan_basis(p, want, op.device, basis_budget)  # float64 when it fits, any products
     if max_basis is not None:
-        vectors = max(min(p, max_basis), min(p, want + 2))
+        vectors = max(min(p, max_basis, info.vectors), min(p, want + 2))
         info = replace(
             info, vectors=vectors, bytes=info.bytes // (info.vectors + 1) * (vectors + 1)
         )
