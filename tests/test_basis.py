@@ -140,6 +140,8 @@ def test_plan_order_and_minimum():
     assert (exact.dtype, exact.vectors) == ("float32", 24)
     with pytest.raises(InputError, match="25% of the free memory is too small"):
         plan_basis(10**13, 1, "cpu")  # the default budget: a quarter of what is free
+    with pytest.raises(InputError, match=r"budget 100TB \(of which .* is free\) is too small"):
+        plan_basis(10**13, 1, "cpu", BasisBudget(memory=10**14))  # more than is free
 
 
 def test_parse_bytes():

@@ -82,7 +82,7 @@ def plan_basis(p: int, wanted: int, device, budget: BasisBudget | None = None) -
                     budget=int(room),
                     pinned=pinned,
                 )
-    raise _too_small(p, wanted, need, budget)
+    raise _too_small(p, wanted, need, budget, free)
 
 
 def _sharing(place: torch.device) -> int:
@@ -106,10 +106,12 @@ def _element(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def _too_small(p: int, wanted: int, need: int, budget: BasisBudget) -> InputError:
+def _too_small(p: int, wanted: int, need: int, budget: BasisBudget, free: int) -> InputError:
     least = (need + 1) * p * _element(torch.float32)
     if budget.memory is not None:
         where = f"the basis budget {format_bytes(budget.memory)}"
+        if budget.memory > free:
+            where += f" (of which {format_bytes(free)} is free)"
     else:
         where = f"{BASIS_SHARE:.0%} of the free memory"
     return BasisTooSmall(
