@@ -72,7 +72,7 @@ def backward_block(out: Tensor, leaves: list[Tensor], V: Tensor, retain: bool = 
     try:
         cols = [
             torch.autograd.grad(
-                out, leaves, V[:, j], allow_unused=True, retain_graph=retain or j < last
+                _dot(out, V[:, j]), leaves, allow_unused=True, retain_graph=retain or j < last
             )
             for j in range(V.shape[1])
         ]
@@ -90,6 +90,13 @@ def backward_block(out: Tensor, leaves: list[Tensor], V: Tensor, retain: bool = 
             "remove detach() and once-differentiable custom functions from forward",
         )
     return torch.stack([flatten(_fill(c, leaves)) for c in cols], dim=1)
+
+
+def _dot(out: Tensor, v: Tensor) -> Tensor:
+    """vᵀout, a scalar: its gradient is the vector-Jacobian product (v enters the backward
+    pass exactly as a grad_output would, times 1). A grad_output tensor would make
+    torch.autograd import its symbolic-shape machinery, 0.4 s of every process."""
+    return torch.dot(out, v.to(out.dtype))
 
 
 def _is_missing_derivative(exc: Exception) -> bool:
