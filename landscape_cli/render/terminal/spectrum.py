@@ -54,11 +54,11 @@ def summary_lines(r: SpectrumReport) -> list[str]:
     lines += condition_lines(c)
     if r.density:
         lines += density_lines(r.density)
-    more = ["--trace for the trace"] if r.trace is None else []
+    more = ["trace (--trace)"] if r.trace is None else []
     if not r.density:
-        more.append("--density for the density and the share of negative eigenvalues")
+        more.append("density and negative share (--density)")
     if more:
-        lines.append(f"not computed     {'; '.join(more)}")
+        lines.append(f"not computed     {', '.join(more)}")
     if r.bottom_note:
         lines.append(f"bottom end       {r.bottom_note}")
     s = r.solver
