@@ -29,7 +29,7 @@ def cli(capsys, monkeypatch, tmp_path):
 
 
 def test_json_report_on_the_sample(cli):
-    r = cli("spectrum", "--json", "--k", "3")
+    r = cli("spectrum", "--json", "--k", "3", "--trace")
     assert r.code == 0
     report = json.loads(r.out)  # stdout holds the JSON and nothing else
     assert KEYS <= set(report)
@@ -44,6 +44,21 @@ def test_json_report_on_the_sample(cli):
     assert abs(report["trace"]["value"] - 167.2667371238) < 4 * report["trace"]["stderr"]
     assert isinstance(report["products"], int) and report["products"] > 0
     assert "bundled sample" in r.err
+
+
+def test_a_plain_spectrum_does_only_the_solvers_work(cli):
+    """No trace and no density unless asked: every product is the solver's (plus none)."""
+    report = json.loads(cli("spectrum", "--json", "--k", "3").out)
+    assert report["trace"] is None and report["density"] is None
+    assert report["condition"]["negative_fraction"] is None
+    assert report["products"] == report["solver"]["products"]
+    with_trace = json.loads(cli("spectrum", "--json", "--k", "3", "--trace-samples", "30").out)
+    assert with_trace["trace"]["products"] == 30  # giving --trace-samples asks for the trace
+    assert with_trace["products"] == report["products"] + 30
+    text = cli("spectrum", "--k", "1", "--k-bottom", "0").out
+    starts = {line.split()[0] for line in text.splitlines() if line.strip()}
+    assert not {"trace", "negative"} & starts
+    assert "--trace" in text and "--density" in text  # says how to ask
 
 
 def test_bare_landscape_analyses_the_sample(cli):

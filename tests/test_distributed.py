@@ -29,7 +29,8 @@ def close(a: float, b: float, rel: float = 1e-10) -> bool:
 
 
 def test_spectrum_on_two_ranks_equals_one_process(tmp_path, capsys, monkeypatch):
-    args = ["spectrum", "--k", "3", "--k-bottom", "2", "--per-layer", "--out", "out"]
+    args = ["spectrum", "--k", "3", "--k-bottom", "2", "--per-layer", "--trace", "--density"]
+    args += ["--out", "out"]
     result = torchrun(*args, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     two = json.loads(result.stdout)  # one report: rank 1 printed nothing

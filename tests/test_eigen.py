@@ -94,7 +94,8 @@ def test_impossible_requests_are_input_errors(problem):
 def test_spectrum_trace_and_per_layer(problem, truths):
     H = truths["hessian"]
     op = make_operator("hessian", problem)
-    settings = spectrum_settings(options_for("spectrum", per_layer=True, tol=1e-8), op.num_params)
+    options = options_for("spectrum", per_layer=True, tol=1e-8, trace=True, density=True)
+    settings = spectrum_settings(options, op.num_params)
     report = analyse_spectrum(problem, op, settings)
     exact = float(torch.trace(H))
     assert abs(report.trace.value - exact) <= 3 * report.trace.stderr

@@ -70,7 +70,7 @@ def test_precedence_keeps_each_values_source(tmp_path, monkeypatch):
     opt, _, sources = resolve("spectrum", {"k": 3})
     assert (opt["k"], sources["k"]) == (3, "cli")
     assert (opt["tol"], sources["tol"]) == (1e-9, "config")
-    assert (opt["trace_samples"], sources["trace_samples"]) == (60, "default")
+    assert (opt["trace_samples"], sources["trace_samples"]) == (None, "default")
 
 
 @pytest.mark.parametrize(

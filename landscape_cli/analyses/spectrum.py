@@ -17,13 +17,14 @@ from landscape_cli.problem import Problem
 
 @dataclass(frozen=True)
 class Condition:
-    lambda_max: float
-    lambda_min: float
+    lambda_max: float | None  # None when neither the solver nor a density gives it
+    lambda_min: float | None
     condition_number: float | None  # λ_max/λ_min, PSD matrices with λ_min certified > 0
-    negative_ratio: float  # |λ_min|/λ_max when λ_min < 0, else 0
-    negative_fraction: float  # estimated share of eigenvalues < 0 (SLQ)
-    negative_fraction_stderr: float  # sampling error over SLQ starts
-    negative_fraction_resolution: float  # quadrature weight of the node nearest 0
+    negative_ratio: float | None  # |λ_min|/λ_max when λ_min < 0, else 0
+    # the share of eigenvalues < 0 from the density run (--density), None without it
+    negative_fraction: float | None
+    negative_fraction_stderr: float | None  # sampling error over SLQ starts
+    negative_fraction_resolution: float | None  # quadrature weight of the node nearest 0
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class LayerSpectrum:
     name: str
     num_params: int
     lambda_max: Eigenpair
-    trace: TraceEstimate
+    trace: TraceEstimate | None  # with --trace
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +57,7 @@ class SpectrumReport:
     loss: float
     top: list[Eigenpair]
     bottom: list[Eigenpair]
-    trace: TraceEstimate
+    trace: TraceEstimate | None  # with --trace
     condition: Condition
     solver: SolverInfo
     products: int
@@ -79,6 +80,7 @@ class SpectrumSettings:
     k_bottom: int
     tol: float
     max_products: int | None
+    trace: bool
     trace_samples: int
     density: bool
     density_starts: int
@@ -99,11 +101,17 @@ def analyse_spectrum(
     products0 = op.products
     tell = (lambda stage: lambda n: progress(stage, n)) if progress else (lambda stage: None)
     eig, note = _eigenpairs(op, settings, tell("eigenvalues"))
-    trace = hutchpp_trace(op, settings.trace_samples, seed=settings.seed)
-    starts, steps = (
-        (settings.density_starts, settings.density_steps) if settings.density else (4, 30)
+    trace = (
+        hutchpp_trace(op, settings.trace_samples, seed=settings.seed) if settings.trace else None
     )
-    density = spectral_density(op, num_starts=starts, lanczos_steps=steps, seed=settings.seed)
+    density = None
+    if settings.density:
+        density = spectral_density(
+            op,
+            num_starts=settings.density_starts,
+            lanczos_steps=settings.density_steps,
+            seed=settings.seed,
+        )
     layers = _per_layer(problem, op, settings) if settings.per_layer else None
     report = _report(problem, op, settings, eig, trace, density, layers, products0, start)
     return replace(report, bottom_note=note)
@@ -195,7 +203,7 @@ def _report(problem, op, settings, eig, trace, density, layers, products0, start
         top=eig.top,
         bottom=eig.bottom,
         trace=trace,
-        condition=_condition(eig, density, op.psd),
+        condition=_condition(eig, density),
         solver=SolverInfo(
             eig.converged,
             eig.tol,
@@ -210,26 +218,35 @@ def _report(problem, op, settings, eig, trace, density, layers, products0, start
         strategy=getattr(op, "strategy", "dense"),
         dtype=str(op.dtype).replace("torch.", ""),
         device=str(op.device),
-        density=density if settings.density else None,
+        density=density,
         per_layer=layers,
         eigen=eig,
     )
 
 
-def _condition(eig: EigenResult, density: SpectralDensity, psd: bool) -> Condition:
-    lam_max = eig.top[0].value if eig.top else density.lambda_max
+def _condition(eig: EigenResult, density: SpectralDensity | None) -> Condition:
+    """Condition figures from the certified ends; the negative share only from a density run
+    (a cheap SLQ's share is not resolved: it disagreed with the density's by 40 points)."""
     low = eig.bottom[0] if eig.bottom else None
-    lam_min = low.value if low else density.lambda_min
-    certified_positive = low is not None and low.value - low.error_bound > 0
+    lam_max = eig.top[0].value if eig.top else getattr(density, "lambda_max", None)
+    lam_min = low.value if low else getattr(density, "lambda_min", None)
+    # λ_min certified > 0 (then the matrix is positive definite, PSD or not)
+    certified_positive = low is not None and low.value - low.error_bound > 0 and bool(lam_max)
     return Condition(
         lambda_max=lam_max,
         lambda_min=lam_min,
-        condition_number=lam_max / lam_min if (psd or lam_min > 0) and certified_positive else None,
-        negative_ratio=abs(lam_min) / lam_max if lam_min < 0 and lam_max > 0 else 0.0,
-        negative_fraction=density.negative_fraction,
-        negative_fraction_stderr=density.negative_fraction_stderr,
-        negative_fraction_resolution=density.negative_fraction_resolution,
+        condition_number=lam_max / lam_min if certified_positive else None,
+        negative_ratio=_negative_ratio(lam_min, lam_max),
+        negative_fraction=getattr(density, "negative_fraction", None),
+        negative_fraction_stderr=getattr(density, "negative_fraction_stderr", None),
+        negative_fraction_resolution=getattr(density, "negative_fraction_resolution", None),
     )
+
+
+def _negative_ratio(lam_min: float | None, lam_max: float | None) -> float | None:
+    if lam_min is None or lam_max is None:
+        return None
+    return abs(lam_min) / lam_max if lam_min < 0 and lam_max > 0 else 0.0
 
 
 def _per_layer(problem: Problem, op: CurvatureOperator, settings: SpectrumSettings):
@@ -239,6 +256,10 @@ def _per_layer(problem: Problem, op: CurvatureOperator, settings: SpectrumSettin
         eig = extreme_eigenpairs(
             sub, 1, 0, tol=settings.tol, seed=settings.seed, basis_budget=settings.basis_budget
         )
-        trace = hutchpp_trace(sub, settings.trace_samples, seed=settings.seed)
+        trace = (
+            hutchpp_trace(sub, settings.trace_samples, seed=settings.seed)
+            if settings.trace
+            else None
+        )
         layers.append(LayerSpectrum(block.name, block.size, eig.top[0], trace))
     return layers

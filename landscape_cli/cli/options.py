@@ -137,13 +137,18 @@ TABLE: tuple[Option, ...] = (
     Opt("max_products", int, None, "Cap on each eigen-solve's products.", SOLVED, least=1),
     Opt("mc_samples", int, None, "Monte-Carlo Fisher with S sampled labels per example "
       "(default: exact).", ("spectrum",), least=1),
-    Opt("trace_samples", int, 60, "Products for the Hutch++ trace.",
-      ("spectrum", "sharpness", "gate"), least=3),
-    Opt("density", bool, False, "Spectral density by stochastic Lanczos quadrature.",
+    Opt("trace_samples", int, 60, "Products for the Hutch++ trace.", ("sharpness", "gate"),
+      least=3),
+    Opt("trace", bool, False, "The Hutch++ trace (60 products, or --trace-samples).",
       ("spectrum",)),
+    Opt("trace_samples", int, None, "Products for the Hutch++ trace (default 60; giving it "
+      "asks for --trace).", ("spectrum",), least=3),
+    Opt("density", bool, False, "Spectral density by stochastic Lanczos quadrature, and the "
+      "share of negative eigenvalues from it.", ("spectrum",)),
     Opt("density_starts", int, 8, "SLQ random starts.", ("spectrum",), least=1),
     Opt("density_steps", int, 80, "SLQ Lanczos steps.", ("spectrum",), least=2),
-    Opt("per_layer", bool, False, "Top eigenvalue and trace of each parameter block.",
+    Opt("per_layer", bool, False, "Top eigenvalue (and trace, with --trace) of each "
+      "parameter block.",
       ("spectrum",)),
     Opt("per_layer", bool, False, "The gap of each parameter block.", ("ggn_gap",)),
     Opt("basis_memory", str, None, "Memory for the eigen-solver's Krylov basis: bytes or a "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.linalg
 import torch
 from torch import Tensor
 
@@ -15,6 +14,8 @@ from landscape_cli.estimators.results import Eigenpair, EigenResult
 def dense_eigenpairs(M: Tensor, k_top: int, k_bottom: int) -> EigenResult:
     """Extreme eigenpairs of a dense symmetric matrix (LAPACK, only the wanted ones),
     certified like the Lanczos ones by their residual norms."""
+    import scipy.linalg  # slow to import: only when a dense solve is asked for
+
     start = time.perf_counter()
     M = 0.5 * (M + M.T)
     A = M.detach().cpu().double().numpy()

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.linalg import eigh_tridiagonal
-from scipy.special import ndtr
 from torch import Tensor
 
 from landscape_cli.curvature.base import CurvatureOperator
@@ -146,6 +144,8 @@ def _smoothed_density(
     Cell averages make Σ density·h equal the mass inside the grid's cells for any σ, even
     when σ is below the grid spacing; for σ ≫ h they equal the Gaussian values.
     """
+    from scipy.special import ndtr  # scipy: only when a density is asked for
+
     h = grid[1] - grid[0]
     edges = np.concatenate([grid - h / 2, [grid[-1] + h / 2]])
     out = np.zeros(len(grid))
@@ -197,6 +197,8 @@ def spectral_density(
     near 0 often makes it large: the fraction is then known only roughly, and the report
     says so).
     """
+    from scipy.linalg import eigh_tridiagonal  # scipy: only when a density is asked for
+
     for name, val, low in (
         ("num_starts", num_starts, 2),
         ("lanczos_steps", lanczos_steps, 1),

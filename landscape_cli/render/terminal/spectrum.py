@@ -42,33 +42,24 @@ def spectrum_view(report: SpectrumReport) -> RenderableType:
 
 def summary_lines(r: SpectrumReport) -> list[str]:
     c = r.condition
-    lines = [
-        f"trace            {pm(r.trace.value, r.trace.stderr)}  ({r.trace.method}, "
-        f"{r.trace.products} products; trace/p = {num(r.trace.value / r.num_params)})",
-        f"λ_max            {num(c.lambda_max, 10)}",
-        f"λ_min            {num(c.lambda_min, 10)}",
-    ]
-    if c.condition_number is not None:
-        lines.append(f"condition number {num(c.condition_number)}  (λ_max/λ_min)")
-    elif c.lambda_min < 0:
-        lines.append(f"|λ_min|/λ_max    {num(c.negative_ratio)}  (indefinite)")
-    else:
-        lines.append("condition number unbounded (λ_min is 0 within its error bound)")
-    lines.append(
-        f"negative share   {c.negative_fraction:.1%} ± {c.negative_fraction_stderr:.1%} of "
-        f"eigenvalues below 0 (SLQ; quadrature resolution {c.negative_fraction_resolution:.0%}"
-        + (
-            ": the bulk of eigenvalues near 0 is not resolved)"
-            if c.negative_fraction_resolution > 0.05
-            else ")"
-        )
-    )
-    if r.density:
-        d = r.density
+    lines = []
+    if r.trace is not None:
         lines.append(
-            f"negative mass    {num(d.negative_mass)}  ((1/p)·Σ|λ| over λ < 0; density: "
-            f"{d.num_starts} starts × {d.lanczos_steps} steps, σ = {num(d.sigma, 3)})"
+            f"trace            {pm(r.trace.value, r.trace.stderr)}  ({r.trace.method}, "
+            f"{r.trace.products} products; trace/p = {num(r.trace.value / r.num_params)})"
         )
+    if c.lambda_max is not None:
+        lines.append(f"λ_max            {num(c.lambda_max, 10)}")
+    if c.lambda_min is not None:
+        lines.append(f"λ_min            {num(c.lambda_min, 10)}")
+    lines += condition_lines(c)
+    if r.density:
+        lines += density_lines(r.density)
+    more = ["trace (--trace)"] if r.trace is None else []
+    if not r.density:
+        more.append("density and negative share (--density)")
+    if more:
+        lines.append(f"not computed     {', '.join(more)}")
     if r.bottom_note:
         lines.append(f"bottom end       {r.bottom_note}")
     s = r.solver
@@ -95,17 +86,38 @@ def basis_phrase(b) -> str:
     )
 
 
+def condition_lines(c) -> list[str]:
+    if c.lambda_max is None or c.lambda_min is None:
+        return []
+    if c.condition_number is not None:
+        return [f"condition number {num(c.condition_number)}  (λ_max/λ_min)"]
+    if c.lambda_min < 0:
+        return [f"|λ_min|/λ_max    {num(c.negative_ratio)}  (indefinite)"]
+    return ["condition number unbounded (λ_min is 0 within its error bound)"]
+
+
+def density_lines(d) -> list[str]:
+    """The negative share and mass, from the density run alone, with its resolution."""
+    unresolved = d.negative_fraction_resolution > 0.05
+    return [
+        f"negative share   {d.negative_fraction:.1%} ± {d.negative_fraction_stderr:.1%} of "
+        f"eigenvalues below 0 (SLQ; quadrature resolution {d.negative_fraction_resolution:.0%}"
+        + (": the bulk of eigenvalues near 0 is not resolved)" if unresolved else ")"),
+        f"negative mass    {num(d.negative_mass)}  ((1/p)·Σ|λ| over λ < 0; density: "
+        f"{d.num_starts} starts × {d.lanczos_steps} steps, σ = {num(d.sigma, 3)})",
+    ]
+
+
 def layer_table(r: SpectrumReport) -> Table:
     table = Table(title="Per parameter block", title_justify="left")
-    for col in ("block", "params", "λ_max", "bound", "trace", "stderr"):
+    traced = r.trace is not None
+    columns = ("block", "params", "λ_max", "bound") + (("trace", "stderr") if traced else ())
+    for col in columns:
         table.add_column(col, justify="right" if col != "block" else "left")
     for layer in r.per_layer:
-        table.add_row(
-            layer.name,
-            str(layer.num_params),
-            num(layer.lambda_max.value, 8),
-            f"{layer.lambda_max.error_bound:.1e}",
-            num(layer.trace.value, 6),
-            f"{layer.trace.stderr:.1e}",
-        )
+        cells = [layer.name, str(layer.num_params), num(layer.lambda_max.value, 8)]
+        cells.append(f"{layer.lambda_max.error_bound:.1e}")
+        if traced:
+            cells += [num(layer.trace.value, 6), f"{layer.trace.stderr:.1e}"]
+        table.add_row(*cells)
     return table
