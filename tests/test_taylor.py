@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import taylor_models
 import torch
 from cli import run
 from dense import classification_problem, dense_ggn, dense_hessian, flat_loss_fn, mlp
@@ -392,25 +393,81 @@ def test_cli_terminal_and_png(checkpoint, tmp_path, capsys, monkeypatch):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_exit_1_names_the_direction_and_the_cause(checkpoint, capsys, monkeypatch):
-    r = run(
-        [
-            "taylor-check",
-            checkpoint,
-            "--trust-checkpoint",
-            "--dtype",
-            "float32",
-            "--direction",
-            "random",
-            "--json",
-        ],
-        capsys,
-        monkeypatch,
-    )
-    assert r.code == 1
+def test_cli_exit_1_means_a_wrong_derivative(tmp_path, capsys, monkeypatch):
+    """A custom autograd.Function whose backward is 1.1× too large: every direction fails with
+    R₁ ∝ η, exit 1, one stderr line per direction naming the first-order term."""
+    args = taylor_models.save("wrong", tmp_path)
+    r = run(["taylor-check", *args, "--json"], capsys, monkeypatch)
+    assert r.code == 1, r.err
     report = json.loads(r.out)  # the report is out before the exit
-    assert report["passed"] is False and report["directions"][0]["status"] == "inconclusive"
-    assert "'random'" in r.err and "round-off" in r.err
+    assert report["verdict"] == "failed" and not report["passed"]
+    for d in report["directions"]:
+        assert d["status"] == "failed" and d["order_r1"] < 1.2
+        assert f"FAILED along '{d['name']}'" in r.err
+    assert "first-order term is off" in r.err
+
+
+@pytest.mark.parametrize(
+    "name, dtype",
+    [
+        ("tanh", "float64"),
+        ("tanh", "float32"),
+        ("mse", "float64"),
+        ("mse", "float32"),
+        ("cnn", "float64"),
+        ("cnn", "float32"),
+        ("gpt2", "float64"),
+        ("gpt2", "float32"),
+    ],
+)
+def test_cli_healthy_models_exit_0(name, dtype, tmp_path, capsys, monkeypatch):
+    """The default run (steps chosen per direction) on healthy models: exit 0; in float64
+    every direction passes (the ReLU/max-pool CNN below its nearest kink); in float32 what
+    round-off or kinks hide is inconclusive, never failed; no advice of what the run does."""
+    if name == "gpt2":
+        pytest.importorskip("transformers")
+    args = taylor_models.save(name, tmp_path)
+    r = run(["taylor-check", *args, "--dtype", dtype, "--json"], capsys, monkeypatch)
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["steps_chosen"] == "per direction" and report["etas"] == []
+    statuses = {d["status"] for d in report["directions"]}
+    reasons = " ".join(d["reason"] for d in report["directions"])
+    assert "--eps" not in reasons and "--sweep" not in reasons  # the steps were chosen
+    if dtype == "float64":
+        assert report["verdict"] == "passed" and statuses == {"passed"}, reasons
+        assert "--dtype float64" not in reasons
+        for d in report["directions"]:  # (along a flat CNN direction R₂ᴴ ∝ η⁴: order ≈ 3.8)
+            assert abs(d["order_r1"] - 2) < 0.1 and d["order_r2_hessian"] > 2.9
+            assert name == "cnn" or abs(d["order_r2_hessian"] - 3) < 0.1
+    else:
+        assert statuses <= {"passed", "inconclusive", "kinks"}
+        assert report["verdict"] in ("passed", "inconclusive")
+        unsure = [d for d in report["directions"] if d["status"] != "passed"]
+        for d in unsure:
+            assert f"taylor-check {d['status']} along '{d['name']}'" in r.err
+    if name == "cnn":
+        steps = [s for d in report["directions"] for s in d["steps"]]
+        assert any(s["kinks"] for s in steps)  # kinks crossed, and left out of the windows
+        windows = [s for s in steps if s["regime_r2_hessian"] == "asymptotic"]
+        assert all(not s["kinks"] for s in windows)
+
+
+def test_kinks_are_named_where_they_hide_the_orders():
+    """The ReLU/max-pool CNN in float32: R₁ and R₂ᴴ leave the float32 floor only at steps
+    that cross a kink, so the direction is 'kinks' (not failed), and the advice is the one
+    thing the run did not do (float64), not smaller steps (it walked down to the floor)."""
+    torch.manual_seed(0)
+    model = taylor_models.build_cnn()
+    data = taylor_models.data("cnn")
+    problem = build_problem(
+        model, data["x"], data["y"], get_loss("cross-entropy"), dtype=torch.float32
+    )
+    d = one(check(problem, None, ("gradient",)))
+    assert d.status == "kinks" and d.reason.startswith("kinks:")
+    assert "not a derivative failure" in d.reason and "--dtype float64" in d.reason
+    assert "smaller steps" not in d.reason
+    assert any(s.kinks for s in d.steps)
 
 
 @pytest.mark.parametrize(
