@@ -197,6 +197,36 @@ def test_r2_ggn_has_order_three_where_t_is_zero():
         assert abs(d.order_r2_ggn - 3.0) < 0.1 and abs(d.order_r2_hessian - 3.0) < 0.1
 
 
+# -- steps chosen per direction --------------------------------------------------------------
+def test_chosen_steps_run_from_the_floor_to_the_third_order_term(tanh_problem):
+    """Without given steps each direction's sweep reaches the round-off floor at its smallest
+    step, gives R₂ᴴ a window of ≥ 4 steps a factor ≤ 2 apart, and ends above where R₂ᴴ's
+    order leaves 3 (or at the lattice's top); the steps lie on η = 1e-3·2^(k/2)."""
+    report = check(tanh_problem, None, DIRECTIONS)
+    assert report.steps_chosen == "per direction" and report.etas == []
+    for d in report.directions:
+        assert d.status == "passed", d.reason
+        low, top = d.steps[-1], d.steps[0]
+        assert low.regime_r1 == "floor" and low.regime_r2_hessian == "floor"
+        window = [s.eta for s in d.steps if s.regime_r2_hessian == "asymptotic"]
+        assert len(window) >= 4
+        assert all(a / b <= 2 + 1e-9 for a, b in zip(window, window[1:]))
+        assert top.regime_r2_hessian == "non-asymptotic" or top.eta == pytest.approx(16.384)
+        for s in d.steps:
+            k = 2 * math.log2(s.eta / 1e-3)
+            assert abs(k - round(k)) < 1e-9
+
+
+def test_a_wrong_hessian_fails_with_the_chosen_steps(tanh_problem):
+    H = dense_hessian(tanh_problem)
+    wrong = DenseOperator(H + 1e-3 * torch.eye(len(H), dtype=H.dtype))
+    report = check(tanh_problem, None, ("gradient", "random"), hessian=wrong)
+    assert report.verdict == "failed"
+    for d in report.directions:
+        assert d.status == "failed" and abs(d.order_r2_hessian - 2.0) < 0.1, d.reason
+        assert "second-order term is off" in d.reason
+
+
 # -- failures and what they mean --------------------------------------------------------------
 def test_a_wrong_hessian_fails_with_order_two(tanh_problem):
     H = dense_hessian(tanh_problem)
