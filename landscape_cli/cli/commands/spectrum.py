@@ -36,8 +36,11 @@ def spectrum(cli: dict) -> None:
             mc_samples=opt["mc_samples"],
             seed=opt["seed"],
         )
-    with progress(f"{op.name} spectrum (products)") as tick:
-        report = analyse_spectrum(session.problem, op, settings, progress=lambda _s, n: tick(n))
+    start = op.products
+    with progress(
+        f"{op.name} spectrum", budget(settings), count=lambda: op.products - start, bound=True
+    ):
+        report = analyse_spectrum(session.problem, op, settings)
     report = replace(report, distributed=session.distributed())
     require_converged(report.top + report.bottom, opt["allow_unconverged"], report.solver.products)
     emit(
@@ -48,3 +51,15 @@ def spectrum(cli: dict) -> None:
         ),
         opt,
     )
+
+
+def budget(settings) -> int:
+    """The most products the spectrum may take: the eigen-solver's cap (the solver's own
+    default cap is 1000 or more; twice for the multiplicity check), the trace's samples and
+    the density's starts × steps (4 × 30 without --density). The solver usually stops far
+    sooner, so the progress says "at most"."""
+    solve = (settings.max_products or 1000) * (2 if settings.multiplicity_check else 1)
+    starts, steps = (
+        (settings.density_starts, settings.density_steps) if settings.density else (4, 30)
+    )
+    return solve + settings.trace_samples + starts * steps

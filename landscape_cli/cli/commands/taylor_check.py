@@ -39,7 +39,8 @@ def taylor_check(cli: dict) -> None:
     with progress("building products"):
         hessian = make_operator("hessian", problem, strategy=opt["strategy"])
         ggn = make_operator("ggn", problem, strategy=opt["strategy"])
-    with progress("directions") as tick:
+    count = len(settings.directions) + (settings.direction_vector is not None)
+    with progress("taylor-check", count, unit="directions") as tick:
         report = analyse_taylor(problem, hessian, ggn, settings, progress=lambda _s, n: tick(n))
     report = replace(report, distributed=session.distributed())
     emit(
