@@ -199,7 +199,8 @@ TABLE: tuple[Option, ...] = (
     Opt("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
       "(flagged) instead of exit code 3.", CERTIFIED),
     Opt("json", bool, False, "Print one JSON report on stdout, nothing else.", LOADS),
-    Opt("png", Path, None, "Write the figure to this PNG file."),
+    Opt("png", Path, None, "Write the figure to this file; the suffix picks the format: .png, "
+      ".jpg, .pdf or .svg."),
     Opt("out", Path, None, "Write report.json and the figures to this folder.", LOADS),
     Opt("verbose", bool, False, "Show library logging and warnings on stderr.", LOADS),
 )
