@@ -43,7 +43,7 @@ app = typer.Typer(
     name="landscape",
     help="Certified loss-landscape analysis for PyTorch models: Hessian/GGN/Fisher spectra, "
     "GGN gap, Taylor checks, sharpness and CI gates.",
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
