@@ -249,7 +249,7 @@ def ggn_notes(check: OrderCheck, dec: Decomposition, t_matters: bool) -> list[st
         f"T ≠ 0 along d (½dᵀTd = {dec.half_nonlinearity:.4g}): the GGN model leaves out "
         "½η²dᵀTd, so R₂ᴳ has order 2 — expected, not a failure"
     )
-    if check.order is not None and abs(check.order - 2.0) > 0.3:
+    if check.order is not None and check.order - 2.0 > 0.3:
         note += (
             f"; observed {check.order:.2f} because the cubic term still dominates "
             "½η²dᵀTd at these steps"

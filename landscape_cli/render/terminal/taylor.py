@@ -73,7 +73,7 @@ def verdict_line(r: TaylorReport) -> str:
     unsure = ", ".join(f"{d.name} ({d.status})" for d in r.directions if d.status != "passed")
     where = f"passed along {', '.join(shown)}; " if shown else ""
     return (
-        f"[yellow]NO DERIVATIVE ERROR FOUND[/]: {where}not measurable along {unsure}, which is "
+        f"[yellow]NO DERIVATIVE ERROR FOUND[/]: {where}not conclusive along {unsure}, which is "
         f"not a derivative failure; {costs}"
     )
 
