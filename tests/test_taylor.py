@@ -264,7 +264,7 @@ def test_relu_kinks_are_counted_and_left_out_of_the_window():
     problem = build_problem(model, x, y, get_loss("cross-entropy"))
     report = check(problem, halving_steps(1e-2, 14), ("gradient", "random"))
     for d in report.directions:
-        assert d.kinks_counted_in == ["ReLU"] and "relu" in d.nonsmooth_ops
+        assert d.kinks_counted_in == ["relu"] and "relu" in d.nonsmooth_ops
         kinked = [s for s in d.steps if s.kinks]
         assert kinked and all(s.regime_r2_hessian == "kink" for s in kinked)
         assert max(s.eta for s in d.steps if not s.kinks) < min(s.eta for s in kinked)
@@ -272,26 +272,50 @@ def test_relu_kinks_are_counted_and_left_out_of_the_window():
         assert abs(d.order_r2_hessian - 3.0) < 0.1
 
 
-def test_functional_relu_failure_names_the_kink():
-    """torch.relu inside forward: no module to hook, but the graph shows the relu, and the
-    failure message says a kink is the likely cause."""
+class Functional(nn.Module):
+    """Kinks called functionally and as tensor methods: no module to hook."""
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b = nn.Linear(5, 64), nn.Linear(64, 3)
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+        self.a, self.b = nn.Linear(5, 64), nn.Linear(64, 3)
 
-        def forward(self, x):
-            return self.b(torch.relu(self.a(x)))
+    def forward(self, x):
+        h = self.a(x)
+        if self.kind == "softshrink":  # functional: seen in the graph, crossings not counted
+            return self.b(nn.functional.softshrink(h, 0.2))
+        return self.b(torch.relu(h) + 0.1 * h.clamp(min=-0.5).abs() + torch.max(h, 0.3 * h))
 
+
+def _functional(kind: str, dtype=torch.float64):
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(400, 5, generator=g), torch.randint(0, 3, (400,), generator=g)
     torch.manual_seed(0)
-    problem = build_problem(Net(), x, y, get_loss("cross-entropy"))
-    d = one(check(problem, halving_steps(1e-1, 4), ("gradient",)))
-    assert d.nonsmooth_ops == ["relu"] and d.kinks_counted_in == []
+    return build_problem(Functional(kind), x, y, get_loss("cross-entropy"), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_functional_and_method_kinks_are_counted(dtype):
+    """torch.relu, Tensor.clamp and Tensor.abs inside forward: their crossings are counted per
+    step like a module's, so large steps across kinks never pass for a derivative error."""
+    problem = _functional("relu", dtype)
+    for etas in (halving_steps(1e-1, 4), None):
+        for d in check(problem, etas, ("gradient", "random")).directions:
+            assert d.kinks_counted_in == ["abs", "clamp", "max", "relu"]
+            assert {"relu", "abs"} <= set(d.nonsmooth_ops)
+            assert d.status in ("passed", "kinks", "inconclusive"), d.reason
+            assert all(s.regime_r2_hessian == "kink" for s in d.steps if s.kinks)
+    large = one(check(problem, halving_steps(1e-1, 4)))
+    assert all(s.kinks for s in large.steps) and large.status == "kinks"
+
+
+def test_an_uncounted_kink_is_named_as_the_likely_cause():
+    """F.softshrink in forward: the graph shows it, its crossings are not counted (only the
+    module's are), and the failure across them says a kink is the likely cause."""
+    d = one(check(_functional("softshrink"), halving_steps(3.0, 4), ("gradient",)))
+    assert d.nonsmooth_ops == ["softshrink"] and d.kinks_counted_in == []
     assert d.status == "failed"
-    assert "most likely a kink" in d.reason and "relu" in d.reason
+    assert "most likely a kink" in d.reason and "softshrink" in d.reason
 
 
 def test_float32_floor_is_detected_not_reported_as_a_derivative_failure():

@@ -75,7 +75,7 @@ class DirectionReport:
     eigenvalue: float | None
     eigenvalue_error_bound: float | None
     nonsmooth_ops: list[str]  # piecewise-smooth operations in the loss's autograd graph
-    kinks_counted_in: list[str]  # module types whose kink crossings are counted per step
+    kinks_counted_in: list[str]  # operations / module types whose crossings are counted per step
     notes: list[str]
     steps: list[TaylorStep]
     vector: Tensor | None = field(default=None, repr=False)  # d itself, not serialised

@@ -158,9 +158,9 @@ def direction_summary(d: DirectionReport) -> str:
     )
     if d.nonsmooth_ops:
         counted = (
-            f"crossings counted for {', '.join(d.kinks_counted_in)} modules"
+            f"crossings counted per step for {', '.join(d.kinks_counted_in)}"
             if d.kinks_counted_in
-            else "functional calls: crossings not counted"
+            else "crossings not counted"
         )
         lines.append(
             f"  piecewise-smooth operations in the loss: {', '.join(d.nonsmooth_ops)} ({counted})"
