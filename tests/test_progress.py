@@ -54,6 +54,15 @@ def test_a_budget_says_at_most_and_no_total_says_the_count():
     assert lines == ["ggn-gap: 37 products, 11 s"]
 
 
+def test_the_stage_under_way_is_named():
+    clock, lines = Clock(), []
+    meter = Heartbeat("sharpness", None, "", clock=clock, write=lines.append)
+    meter.stage = "adaptive sharpness (batches)"
+    clock.now = 10.0
+    meter.update(3)
+    assert lines == ["sharpness (adaptive sharpness (batches)): 3, 10 s"]
+
+
 def test_one_line_before_a_long_run_says_how_long_and_what_shortens_it():
     meter, clock, lines = heartbeat(total=1000)
     clock.now = 1.0

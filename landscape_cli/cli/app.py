@@ -192,6 +192,7 @@ class Heartbeat:
         self.lines, self.clock, self.write = lines, clock or CLOCK, write or log
         self.start = self.last = self.clock()
         self.warned = False
+        self.stage: str | None = None  # the part of the work under way, when it has parts
 
     def update(self, done: int) -> None:
         now = self.clock()
@@ -206,9 +207,10 @@ class Heartbeat:
             self.write(self.line(done, elapsed))
 
     def line(self, done: int, elapsed: float) -> str:
-        head = f"{self.description}: {done}"
+        stage = f" ({self.stage})" if self.stage else ""
+        head = f"{self.description}{stage}: {done}"
         if not self.total:
-            return f"{head} {self.unit}, {elapsed:.0f} s"
+            return f"{head}{' ' + self.unit if self.unit else ''}, {elapsed:.0f} s"
         text = f"{head}/{self.total} {self.unit}, {elapsed:.0f} s"
         if 0 < done < self.total:
             left = elapsed / done * (self.total - done)
@@ -240,12 +242,13 @@ def progress(
     """Progress on stderr while the body runs: a bar with the total and an ETA on a terminal,
     a plain line every EVERY seconds off one (a CI log), and one line first when the run will
     take long. Yields a callback taking the work done so far; `count` (e.g. the operator's
-    product counter) is read every POLL seconds as well. `bound`: the total is a budget."""
+    product counter) is read every POLL seconds as well; the callback's optional second argument
+    names the stage under way (shown with the description). `bound`: the total is a budget."""
     shown = is_main_process()
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}" + ("/{task.total}" if total else "") + f" {unit}"),
+        TextColumn("{task.completed}" + ("/{task.total}" if total else "") + f" {unit}".rstrip()),
         TimeElapsedColumn(),
         *([TimeRemainingColumn()] if total else []),
         console=err,
@@ -258,8 +261,11 @@ def progress(
         task = bar.add_task(description, total=total)
         lock = threading.Lock()
 
-        def tick(done: int) -> None:
+        def tick(done: int, stage: str | None = None) -> None:
             with lock:
+                if stage is not None and stage != meter.stage:
+                    meter.stage = stage
+                    bar.update(task, description=f"{description} ({stage})")
                 bar.update(task, completed=done)
                 meter.update(done)
 
