@@ -309,13 +309,22 @@ def test_functional_and_method_kinks_are_counted(dtype):
     assert all(s.kinks for s in large.steps) and large.status == "kinks"
 
 
-def test_an_uncounted_kink_is_named_as_the_likely_cause():
+def test_an_uncounted_kink_is_named_as_a_possible_cause():
     """F.softshrink in forward: the graph shows it, its crossings are not counted (only the
-    module's are), and the failure across them says a kink is the likely cause."""
-    d = one(check(_functional("softshrink"), halving_steps(3.0, 4), ("gradient",)))
+    module's are), so a failed order names a kink as the likely cause before a wrong slope
+    (here the gradient is off by 1e-5 noise)."""
+    problem = _functional("softshrink")
+    g = problem.gradient()
+    noise = torch.randn(len(g), generator=torch.Generator().manual_seed(1), dtype=g.dtype)
+    settings = TaylorSettings(etas=halving_steps(1e-2, 12), directions=["random"], seed=0)
+    report = analyse_taylor(
+        problem, HessianOperator(problem), GGNOperator(problem), settings, gradient=g + 1e-5 * noise
+    )
+    d = one(report, "random")
     assert d.nonsmooth_ops == ["softshrink"] and d.kinks_counted_in == []
-    assert d.status == "failed"
+    assert d.status == "failed" and d.order_r1 < 1.2
     assert "most likely a kink" in d.reason and "softshrink" in d.reason
+    assert "first-order term is off" in d.reason
 
 
 def test_float32_floor_is_detected_not_reported_as_a_derivative_failure():
@@ -339,8 +348,8 @@ def test_float32_floor_is_detected_not_reported_as_a_derivative_failure():
 def test_float32_never_blames_the_derivatives(seed):
     """Where round-off hides the asymptotic range, the verdict is inconclusive, never failed."""
     problem = _float32_tanh(seed)
-    for etas in (halving_steps(1e-3, 12), parse_sweep("1e-4:3e-1:16")):
-        report = check(problem, etas, ("gradient", "random"))
+    for etas in (halving_steps(1e-3, 12), parse_sweep("1e-4:3e-1:16"), None):
+        report = check(problem, etas, DIRECTIONS)
         for d in report.directions:
             assert d.status in ("passed", "inconclusive"), d.reason
 

@@ -7,11 +7,12 @@ import math
 from dataclasses import dataclass
 
 from landscape_cli.analyses.taylor.report import Decomposition, OrderCheck
-from landscape_cli.analyses.taylor.settings import EXACT_MARGIN, FLOOR_FACTOR, JUMP
+from landscape_cli.analyses.taylor.settings import EXACT_MARGIN, FIT_STEPS, FLOOR_FACTOR, JUMP
 from landscape_cli.analyses.taylor.steps import (
     Residuals,
     find_window,
     measurable,
+    order_uncertainty,
     still_rising,
     window_order,
 )
@@ -80,14 +81,29 @@ def _with_window(steps, run, key, expected, required, advice: Advice) -> OrderCh
     status = "measured" if required is None else ("passed" if order >= required else "failed")
     reason = f"{sym} has order {order:.2f} over η ∈ [{window[0]:.3g}, {window[1]:.3g}]"
     clearly_wrong = order < expected - 0.5  # an order one too low shows as ≈ expected − 1
-    if status == "failed" and not clearly_wrong and (len(run) < 3 or still_rising(steps, run, key)):
+    fit = run[:FIT_STEPS]
+    spread = order_uncertainty(steps[fit[-1]], steps[fit[0]], key)  # round-off on the slope
+    if status == "failed" and not clearly_wrong and order + spread >= required:
         status = "inconclusive"
         reason = (
             f"{sym} has order {order:.2f} over η ∈ [{window[0]:.3g}, {window[1]:.3g}], short "
-            f"of {required} but "
-            + ("measured on two steps only" if len(run) < 3 else f"rising toward {expected:g}")
-            + f", where the {advice.dtype} round-off floor cuts it off: these steps are "
-            "pre-asymptotic, which is not a derivative failure" + advice.more("sweep smaller steps")
+            f"of {required} by less than its round-off uncertainty (± {spread:.2f}): not a "
+            "derivative failure" + advice.more("sweep smaller steps")
+        )
+    elif status == "failed" and (
+        len(run) < 3 or (not clearly_wrong and still_rising(steps, run, key))
+    ):
+        status = "inconclusive"
+        why = (
+            "measured on two steps only (no asymptotic range to judge)"
+            if len(run) < 3
+            else f"rising toward {expected:g}, where the {advice.dtype} round-off floor cuts "
+            "it off: these steps are pre-asymptotic"
+        )
+        reason = (
+            f"{sym} has order {order:.2f} over η ∈ [{window[0]:.3g}, {window[1]:.3g}], short "
+            f"of {required} but {why}, which is not a derivative failure"
+            + advice.more("sweep smaller steps")
         )
     return OrderCheck(key, expected, required, order, window, len(run), status, reason)
 
