@@ -36,9 +36,9 @@ def spectrum(cli: dict) -> None:
             mc_samples=opt["mc_samples"],
             seed=opt["seed"],
         )
-    start = op.products
+    start = op.calls  # the vectors the operator was applied to, as the solver's cap counts
     with progress(
-        f"{op.name} spectrum", budget(settings), count=lambda: op.products - start, bound=True
+        f"{op.name} spectrum", budget(settings), count=lambda: op.calls - start, bound=True
     ):
         report = analyse_spectrum(session.problem, op, settings)
     report = replace(report, distributed=session.distributed())
