@@ -332,7 +332,11 @@ def test_float32_floor_is_detected_not_reported_as_a_derivative_failure():
     d = one(check(problem, halving_steps(1e-3, 12)))
     assert d.status == "inconclusive" and not d.passed
     assert "round-off" in d.reason and "float32" in d.reason and "not the derivatives" in d.reason
+    # the advice is what the run did not do: float64, and letting the steps be chosen
+    assert "--dtype float64" in d.reason and "leave out --eps/--sweep" in d.reason
     assert all(s.regime_r2_hessian == "floor" for s in d.steps)
+    chosen = one(check(problem, None))  # following the second advice: it is not repeated
+    assert chosen.status == "passed", chosen.reason
     assert d.noise.sigma > 1e3 * torch.finfo(torch.float64).eps  # a float32-sized floor
     # larger steps rise above the floor: the orders pass and the small steps stay marked
     d = one(check(problem, parse_sweep("1e-4:3e-1:16")))

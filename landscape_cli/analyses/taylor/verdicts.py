@@ -46,7 +46,8 @@ class Advice:
         if self.dtype != "float64":
             tips.append("--dtype float64 lowers the round-off floor")
         if not self.auto:
-            tips.append(steps_help or "leave out --eps/--sweep to let the steps be chosen")
+            chosen = "leave out --eps/--sweep to let the steps be chosen"
+            tips.append(f"{steps_help} ({chosen})" if steps_help else chosen)
         return ("; " + " or ".join(tips)) if tips else ""
 
 
