@@ -22,7 +22,7 @@ from landscape_cli.analyses.taylor.steps import Residuals, find_window, measurab
 
 LATTICE = 1e-3  # η = LATTICE·2^(k/2)
 PROBE = 4  # lattice exponents per probe step: factors of 4
-LOWEST, HIGHEST = -80, 28  # η from 9e-16 to 16
+LOWEST, HIGHEST = -80, 36  # η from 9e-16 to 262 (a flat random direction of a large model)
 FEW = 4  # an R₂ᴴ window of fewer steps: halve the gaps once more (factors of √2)
 TOP_DRIFT = 0.5  # the probe stops going up once R₂ᴴ's order is this far from 3
 
