@@ -609,3 +609,30 @@ def test_float32_runs_along_the_eigenvectors(capsys, monkeypatch):
     assert r.code in (0, 1), r.err
     direction = json.loads(r.out)["directions"][0]
     assert direction["eigenvalue"] == pytest.approx(43.13266091918, rel=1e-5)  # float64 truth
+
+
+def test_two_ranks_choose_the_same_steps_across_kinks(tmp_path, capsys, monkeypatch):
+    """Under torchrun each rank sees its own examples' kinks; the counts are summed over the
+    ranks, so both walk the same steps (a rank walking alone would hang the other) and the
+    result equals one process's."""
+    import os
+    import subprocess
+    import sys
+
+    args = taylor_models.save("cnn", tmp_path)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", "-m", "landscape_cli", "taylor-check", *args]
+    command += ["--direction", "gradient,random", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    two = json.loads(result.stdout)
+    one_run = run(
+        ["taylor-check", *args, "--direction", "gradient,random", "--json"], capsys, monkeypatch
+    )
+    one = json.loads(one_run.out)
+    for a, b in zip(one["directions"], two["directions"], strict=True):
+        assert a["status"] == b["status"] == "passed"
+        assert [s["eta"] for s in a["steps"]] == [s["eta"] for s in b["steps"]]
+        assert [s["kinks"] for s in a["steps"]] == [s["kinks"] for s in b["steps"]]
+        assert any(s["kinks"] for s in b["steps"])

@@ -37,8 +37,16 @@ class LineLoss:
             value, kinks = self.value(point), None
         else:
             value, pieces, _ = self.value_and_pieces(point)
-            kinks = sum(int((a != b).sum()) for a, b in zip(reference, pieces, strict=True))
+            changed = zip(reference, pieces, strict=True)
+            kinks = self.total(sum(int((a != b).sum()) for a, b in changed))
         return value - self.base, float(gradient.double() @ step), kinks
+
+    def total(self, count: int) -> int:
+        """A count over every process's examples (the steps chosen must agree on all ranks)."""
+        if self.problem.reduce is None:
+            return count
+        device = self.theta.device  # nccl reduces on the GPU
+        return int(self.problem.reduce(torch.tensor(float(count), device=device)))
 
     def value_and_pieces(self, flat: Tensor) -> tuple[float, list[Tensor], set[str]]:
         with record_pieces(self.problem.model) as record:
