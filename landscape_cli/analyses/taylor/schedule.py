@@ -1,15 +1,16 @@
 """The default steps of taylor-check, chosen per direction from what the loss shows.
 
 No fixed sweep suits every direction: R₂ᴴ ≈ |c|η³ leaves the round-off floor at η ≈ 1e-5 along
-a sharp direction, at 1e-2 along a flat random one, and a float32 floor sits 10⁹ times higher
-than a float64 one. So the steps are found per direction, on the lattice η = 1e-3·2^k:
+a sharp direction, at 1e-2 along a flat random one, and a float32 floor sits 5·10⁸ times higher
+than a float64 one. So the steps are found per direction, on the lattice η = 1e-3·2^(k/2):
 1. a probe walks in factors of 4, down from 1e-3 until R₁ and R₂ᴴ are at the round-off floor
    (FLOOR_FACTOR × the measured noise of ΔL), and up until R₂ᴴ's order leaves 3 by more than
-   TOP_DRIFT (higher orders take over), the step crosses a kink, the loss is not finite, or η
-   reaches the lattice's top;
-2. where R₂ᴴ (else R₁) is above the floor and no kink is crossed, the probe's gaps are halved,
-   from one step under the floor's edge to the top, and once more just under the nearest kink,
-   so the window of the third-order term has steps a factor 2 apart.
+   TOP_DRIFT (higher orders take over), the step crosses a kink where a residual is above the
+   floor, the loss is not finite, or η reaches the lattice's top;
+2. where R₂ᴴ (else R₁, when it has few steps) is above the floor and no kink is crossed, the
+   probe's gaps are halved, from one step under the floor's edge to the top, plus one step
+   just under the nearest kink; where R₂ᴴ's window still has fewer than FEW steps they are
+   halved once more (factors of √2).
 The windows and verdicts (steps.py, verdicts.py) then read the rows as for a given sweep.
 """
 
