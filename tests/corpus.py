@@ -429,7 +429,7 @@ def cases(f: dict[str, Path] | None) -> list[Case]:
         c("out-under-file", [*spec, "--out", "existing/sub"], "is a file", setup=out_file),
         c("out-unwritable", [*spec, "--out", "/proc/landscape-out"], "not writable"),
         c("png-is-folder", [*spec, "--png", "figs"], "is a folder", setup={"figs/keep": b"x"}),
-        c("png-wrong-suffix", [*spec, "--png", "fig.jpg"], ".png"),
+        c("png-wrong-suffix", [*spec, "--png", "fig.gif"], ".png, .jpg, .pdf, .svg"),
         c("png-unwritable", [*spec, "--png", "/proc/landscape.png"], "not writable"),
         c(
             "junit-unwritable",

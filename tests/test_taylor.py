@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import taylor_models
 import torch
 from cli import run
 from dense import classification_problem, dense_ggn, dense_hessian, flat_loss_fn, mlp
@@ -196,6 +197,36 @@ def test_r2_ggn_has_order_three_where_t_is_zero():
         assert abs(d.order_r2_ggn - 3.0) < 0.1 and abs(d.order_r2_hessian - 3.0) < 0.1
 
 
+# -- steps chosen per direction --------------------------------------------------------------
+def test_chosen_steps_run_from_the_floor_to_the_third_order_term(tanh_problem):
+    """Without given steps each direction's sweep reaches the round-off floor at its smallest
+    step, gives R₂ᴴ a window of ≥ 4 steps a factor ≤ 2 apart, and ends above where R₂ᴴ's
+    order leaves 3 (or at the lattice's top); the steps lie on η = 1e-3·2^(k/2)."""
+    report = check(tanh_problem, None, DIRECTIONS)
+    assert report.steps_chosen == "per direction" and report.etas == []
+    for d in report.directions:
+        assert d.status == "passed", d.reason
+        low, top = d.steps[-1], d.steps[0]
+        assert low.regime_r1 == "floor" and low.regime_r2_hessian == "floor"
+        window = [s.eta for s in d.steps if s.regime_r2_hessian == "asymptotic"]
+        assert len(window) >= 4
+        assert all(a / b <= 2 + 1e-9 for a, b in zip(window, window[1:]))
+        assert top.regime_r2_hessian == "non-asymptotic" or top.eta == pytest.approx(262.144)
+        for s in d.steps:
+            k = 2 * math.log2(s.eta / 1e-3)
+            assert abs(k - round(k)) < 1e-9
+
+
+def test_a_wrong_hessian_fails_with_the_chosen_steps(tanh_problem):
+    H = dense_hessian(tanh_problem)
+    wrong = DenseOperator(H + 1e-3 * torch.eye(len(H), dtype=H.dtype))
+    report = check(tanh_problem, None, ("gradient", "random"), hessian=wrong)
+    assert report.verdict == "failed"
+    for d in report.directions:
+        assert d.status == "failed" and abs(d.order_r2_hessian - 2.0) < 0.1, d.reason
+        assert "second-order term is off" in d.reason
+
+
 # -- failures and what they mean --------------------------------------------------------------
 def test_a_wrong_hessian_fails_with_order_two(tanh_problem):
     H = dense_hessian(tanh_problem)
@@ -233,7 +264,7 @@ def test_relu_kinks_are_counted_and_left_out_of_the_window():
     problem = build_problem(model, x, y, get_loss("cross-entropy"))
     report = check(problem, halving_steps(1e-2, 14), ("gradient", "random"))
     for d in report.directions:
-        assert d.kinks_counted_in == ["ReLU"] and "relu" in d.nonsmooth_ops
+        assert d.kinks_counted_in == ["relu"] and "relu" in d.nonsmooth_ops
         kinked = [s for s in d.steps if s.kinks]
         assert kinked and all(s.regime_r2_hessian == "kink" for s in kinked)
         assert max(s.eta for s in d.steps if not s.kinks) < min(s.eta for s in kinked)
@@ -241,26 +272,59 @@ def test_relu_kinks_are_counted_and_left_out_of_the_window():
         assert abs(d.order_r2_hessian - 3.0) < 0.1
 
 
-def test_functional_relu_failure_names_the_kink():
-    """torch.relu inside forward: no module to hook, but the graph shows the relu, and the
-    failure message says a kink is the likely cause."""
+class Functional(nn.Module):
+    """Kinks called functionally and as tensor methods: no module to hook."""
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a, self.b = nn.Linear(5, 64), nn.Linear(64, 3)
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+        self.a, self.b = nn.Linear(5, 64), nn.Linear(64, 3)
 
-        def forward(self, x):
-            return self.b(torch.relu(self.a(x)))
+    def forward(self, x):
+        h = self.a(x)
+        if self.kind == "softshrink":  # functional: seen in the graph, crossings not counted
+            return self.b(nn.functional.softshrink(h, 0.2))
+        return self.b(torch.relu(h) + 0.1 * h.clamp(min=-0.5).abs() + torch.max(h, 0.3 * h))
 
+
+def _functional(kind: str, dtype=torch.float64):
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(400, 5, generator=g), torch.randint(0, 3, (400,), generator=g)
     torch.manual_seed(0)
-    problem = build_problem(Net(), x, y, get_loss("cross-entropy"))
-    d = one(check(problem, halving_steps(1e-1, 4), ("gradient",)))
-    assert d.nonsmooth_ops == ["relu"] and d.kinks_counted_in == []
-    assert d.status == "failed"
-    assert "most likely a kink" in d.reason and "relu" in d.reason
+    return build_problem(Functional(kind), x, y, get_loss("cross-entropy"), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_functional_and_method_kinks_are_counted(dtype):
+    """torch.relu, Tensor.clamp and Tensor.abs inside forward: their crossings are counted per
+    step like a module's, so large steps across kinks never pass for a derivative error."""
+    problem = _functional("relu", dtype)
+    for etas in (halving_steps(1e-1, 4), None):
+        for d in check(problem, etas, ("gradient", "random")).directions:
+            assert d.kinks_counted_in == ["abs", "clamp", "max", "relu"]
+            assert {"relu", "abs"} <= set(d.nonsmooth_ops)
+            assert d.status in ("passed", "kinks", "inconclusive"), d.reason
+            assert all(s.regime_r2_hessian == "kink" for s in d.steps if s.kinks)
+    large = one(check(problem, halving_steps(1e-1, 4)))
+    assert all(s.kinks for s in large.steps) and large.status == "kinks"
+
+
+def test_an_uncounted_kink_is_named_as_a_possible_cause():
+    """F.softshrink in forward: the graph shows it, its crossings are not counted (only the
+    module's are), so a failed order names a kink as the likely cause before a wrong slope
+    (here the gradient is off by 1e-5 noise)."""
+    problem = _functional("softshrink")
+    g = problem.gradient()
+    noise = torch.randn(len(g), generator=torch.Generator().manual_seed(1), dtype=g.dtype)
+    settings = TaylorSettings(etas=halving_steps(1e-2, 12), directions=["random"], seed=0)
+    report = analyse_taylor(
+        problem, HessianOperator(problem), GGNOperator(problem), settings, gradient=g + 1e-5 * noise
+    )
+    d = one(report, "random")
+    assert d.nonsmooth_ops == ["softshrink"] and d.kinks_counted_in == []
+    assert d.status == "failed" and d.order_r1 < 1.2
+    assert "most likely a kink" in d.reason and "softshrink" in d.reason
+    assert "first-order term is off" in d.reason
 
 
 def test_float32_floor_is_detected_not_reported_as_a_derivative_failure():
@@ -268,7 +332,11 @@ def test_float32_floor_is_detected_not_reported_as_a_derivative_failure():
     d = one(check(problem, halving_steps(1e-3, 12)))
     assert d.status == "inconclusive" and not d.passed
     assert "round-off" in d.reason and "float32" in d.reason and "not the derivatives" in d.reason
+    # the advice is what the run did not do: float64, and letting the steps be chosen
+    assert "--dtype float64" in d.reason and "leave out --eps/--sweep" in d.reason
     assert all(s.regime_r2_hessian == "floor" for s in d.steps)
+    chosen = one(check(problem, None))  # following the second advice: it is not repeated
+    assert chosen.status == "passed", chosen.reason
     assert d.noise.sigma > 1e3 * torch.finfo(torch.float64).eps  # a float32-sized floor
     # larger steps rise above the floor: the orders pass and the small steps stay marked
     d = one(check(problem, parse_sweep("1e-4:3e-1:16")))
@@ -284,8 +352,8 @@ def test_float32_floor_is_detected_not_reported_as_a_derivative_failure():
 def test_float32_never_blames_the_derivatives(seed):
     """Where round-off hides the asymptotic range, the verdict is inconclusive, never failed."""
     problem = _float32_tanh(seed)
-    for etas in (halving_steps(1e-3, 12), parse_sweep("1e-4:3e-1:16")):
-        report = check(problem, etas, ("gradient", "random"))
+    for etas in (halving_steps(1e-3, 12), parse_sweep("1e-4:3e-1:16"), None):
+        report = check(problem, etas, DIRECTIONS)
         for d in report.directions:
             assert d.status in ("passed", "inconclusive"), d.reason
 
@@ -392,25 +460,81 @@ def test_cli_terminal_and_png(checkpoint, tmp_path, capsys, monkeypatch):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_exit_1_names_the_direction_and_the_cause(checkpoint, capsys, monkeypatch):
-    r = run(
-        [
-            "taylor-check",
-            checkpoint,
-            "--trust-checkpoint",
-            "--dtype",
-            "float32",
-            "--direction",
-            "random",
-            "--json",
-        ],
-        capsys,
-        monkeypatch,
-    )
-    assert r.code == 1
+def test_cli_exit_1_means_a_wrong_derivative(tmp_path, capsys, monkeypatch):
+    """A custom autograd.Function whose backward is 1.1× too large: every direction fails with
+    R₁ ∝ η, exit 1, one stderr line per direction naming the first-order term."""
+    args = taylor_models.save("wrong", tmp_path)
+    r = run(["taylor-check", *args, "--json"], capsys, monkeypatch)
+    assert r.code == 1, r.err
     report = json.loads(r.out)  # the report is out before the exit
-    assert report["passed"] is False and report["directions"][0]["status"] == "inconclusive"
-    assert "'random'" in r.err and "round-off" in r.err
+    assert report["verdict"] == "failed" and not report["passed"]
+    for d in report["directions"]:
+        assert d["status"] == "failed" and d["order_r1"] < 1.2
+        assert f"FAILED along '{d['name']}'" in r.err
+    assert "first-order term is off" in r.err
+
+
+@pytest.mark.parametrize(
+    "name, dtype",
+    [
+        ("tanh", "float64"),
+        ("tanh", "float32"),
+        ("mse", "float64"),
+        ("mse", "float32"),
+        ("cnn", "float64"),
+        ("cnn", "float32"),
+        ("gpt2", "float64"),
+        ("gpt2", "float32"),
+    ],
+)
+def test_cli_healthy_models_exit_0(name, dtype, tmp_path, capsys, monkeypatch):
+    """The default run (steps chosen per direction) on healthy models: exit 0; in float64
+    every direction passes (the ReLU/max-pool CNN below its nearest kink); in float32 what
+    round-off or kinks hide is inconclusive, never failed; no advice of what the run does."""
+    if name == "gpt2":
+        pytest.importorskip("transformers")
+    args = taylor_models.save(name, tmp_path)
+    r = run(["taylor-check", *args, "--dtype", dtype, "--json"], capsys, monkeypatch)
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    assert report["steps_chosen"] == "per direction" and report["etas"] == []
+    statuses = {d["status"] for d in report["directions"]}
+    reasons = " ".join(d["reason"] for d in report["directions"])
+    assert "--eps" not in reasons and "--sweep" not in reasons  # the steps were chosen
+    if dtype == "float64":
+        assert report["verdict"] == "passed" and statuses == {"passed"}, reasons
+        assert "--dtype float64" not in reasons
+        for d in report["directions"]:  # (along a flat CNN direction R₂ᴴ ∝ η⁴: order ≈ 3.8)
+            assert abs(d["order_r1"] - 2) < 0.1 and d["order_r2_hessian"] > 2.9
+            assert name == "cnn" or abs(d["order_r2_hessian"] - 3) < 0.1
+    else:
+        assert statuses <= {"passed", "inconclusive", "kinks"}
+        assert report["verdict"] in ("passed", "inconclusive")
+        unsure = [d for d in report["directions"] if d["status"] != "passed"]
+        for d in unsure:
+            assert f"taylor-check {d['status']} along '{d['name']}'" in r.err
+    if name == "cnn":
+        steps = [s for d in report["directions"] for s in d["steps"]]
+        assert any(s["kinks"] for s in steps)  # kinks crossed, and left out of the windows
+        windows = [s for s in steps if s["regime_r2_hessian"] == "asymptotic"]
+        assert all(not s["kinks"] for s in windows)
+
+
+def test_kinks_are_named_where_they_hide_the_orders():
+    """The ReLU/max-pool CNN in float32: R₁ and R₂ᴴ leave the float32 floor only at steps
+    that cross a kink, so the direction is 'kinks' (not failed), and the advice is the one
+    thing the run did not do (float64), not smaller steps (it walked down to the floor)."""
+    torch.manual_seed(0)
+    model = taylor_models.build_cnn()
+    data = taylor_models.data("cnn")
+    problem = build_problem(
+        model, data["x"], data["y"], get_loss("cross-entropy"), dtype=torch.float32
+    )
+    d = one(check(problem, None, ("gradient",)))
+    assert d.status == "kinks" and d.reason.startswith("kinks:")
+    assert "not a derivative failure" in d.reason and "--dtype float64" in d.reason
+    assert "smaller steps" not in d.reason
+    assert any(s.kinks for s in d.steps)
 
 
 @pytest.mark.parametrize(
@@ -485,3 +609,30 @@ def test_float32_runs_along_the_eigenvectors(capsys, monkeypatch):
     assert r.code in (0, 1), r.err
     direction = json.loads(r.out)["directions"][0]
     assert direction["eigenvalue"] == pytest.approx(43.13266091918, rel=1e-5)  # float64 truth
+
+
+def test_two_ranks_choose_the_same_steps_across_kinks(tmp_path, capsys, monkeypatch):
+    """Under torchrun each rank sees its own examples' kinks; the counts are summed over the
+    ranks, so both walk the same steps (a rank walking alone would hang the other) and the
+    result equals one process's."""
+    import os
+    import subprocess
+    import sys
+
+    args = taylor_models.save("cnn", tmp_path)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", "-m", "landscape_cli", "taylor-check", *args]
+    command += ["--direction", "gradient,random", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    two = json.loads(result.stdout)
+    one_run = run(
+        ["taylor-check", *args, "--direction", "gradient,random", "--json"], capsys, monkeypatch
+    )
+    one = json.loads(one_run.out)
+    for a, b in zip(one["directions"], two["directions"], strict=True):
+        assert a["status"] == b["status"] == "passed"
+        assert [s["eta"] for s in a["steps"]] == [s["eta"] for s in b["steps"]]
+        assert [s["kinks"] for s in a["steps"]] == [s["kinks"] for s in b["steps"]]
+        assert any(s["kinks"] for s in b["steps"])

@@ -168,10 +168,11 @@ TABLE: tuple[Option, ...] = (
     Opt("mc_samples", str, "1,4,16,64", "Labels sampled per example for the Monte-Carlo Fisher, "
       "comma-separated.", ("ggn_gap",)),
     # -- taylor-check ---------------------------------------------------------------------
-    Opt("eps", float, 1e-3, "Largest step η; --steps halvings follow it.", TAYLOR,
-      positive=True),
-    Opt("steps", int, 12, "How many times η is halved after --eps.", TAYLOR,
-      least=1),
+    Opt("eps", float, None, "Largest step η (1e-3 with --steps alone); --steps halvings "
+      "follow it. Default: the steps are chosen per direction, from the round-off floor up to "
+      "the third-order term.", TAYLOR, positive=True),
+    Opt("steps", int, None, "How many times η is halved after --eps (12 with --eps alone).",
+      TAYLOR, least=1),
     Opt("sweep", str, None, "MIN:MAX:N log-spaced steps instead, e.g. 1e-6:1e-1:13.", TAYLOR),
     Opt("direction", str, "all", "gradient | top-eigenvector | bottom-eigenvector | random | "
       "all, or a list: a,b.", TAYLOR),
@@ -208,7 +209,8 @@ TABLE: tuple[Option, ...] = (
     Opt("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
       "(flagged) instead of exit code 3.", CERTIFIED),
     Opt("json", bool, False, "Print one JSON report on stdout, nothing else.", LOADS),
-    Opt("png", Path, None, "Write the figure to this PNG file."),
+    Opt("png", Path, None, "Write the figure to this file; the suffix picks the format: .png, "
+      ".jpg, .pdf or .svg."),
     Opt("out", Path, None, "Write report.json and the figures to this folder.", LOADS),
     Opt("verbose", bool, False, "Show library logging and warnings on stderr.", LOADS),
 )

@@ -150,8 +150,10 @@ def parse_mc_samples(value) -> tuple[int, ...]:
 def taylor_settings(opt: dict, problem, direction_given: bool) -> TaylorSettings:
     if opt["sweep"]:
         etas = parse_sweep(opt["sweep"])
+    elif opt["eps"] is not None or opt["steps"] is not None:
+        etas = halving_steps(opt["eps"], opt["steps"])
     else:
-        etas = halving_steps(float(opt["eps"]), int(opt["steps"]))
+        etas = None  # chosen per direction
     vector = None
     if opt.get("direction_file"):
         path = Path(opt["direction_file"])

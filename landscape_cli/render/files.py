@@ -9,7 +9,12 @@ from pathlib import Path
 
 from landscape_cli.errors import InputError
 
-FIGURE_SUFFIXES = (".png",)
+FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg"}
+
+
+def figure_format(path: Path) -> str:
+    """The format a figure file's suffix asks for (checked by check_outputs)."""
+    return FIGURE_FORMATS[Path(path).suffix.lower()]
 
 
 def check_outputs(out: Path | None, png: Path | None, junit: Path | None) -> None:
@@ -26,10 +31,11 @@ def check_outputs(out: Path | None, png: Path | None, junit: Path | None) -> Non
         png = Path(png).expanduser()
         if png.is_dir():
             raise InputError(f"--png '{png}' is a folder", "give --png a file name")
-        if png.suffix.lower() not in FIGURE_SUFFIXES:
+        if png.suffix.lower() not in FIGURE_FORMATS:
             raise InputError(
-                f"--png '{png}' does not end in .png (figures are written as PNG)",
-                f"use --png {png.with_suffix('.png').name}",
+                f"--png '{png}': the figure's format comes from the suffix, and "
+                f"'{png.suffix or '(none)'}' is not one of .png, .jpg, .pdf, .svg",
+                f"use e.g. --png {png.with_suffix('.png').name}",
             )
         _check_file_target(png, "--png")
     if junit is not None:

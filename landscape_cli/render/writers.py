@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from landscape_cli.render.files import figure_format
 from landscape_cli.render.json import dumps
 
 
@@ -32,7 +33,8 @@ def lazy(path: str) -> Callable:
 @dataclass(frozen=True)
 class Rendered:
     """A report and how it is shown: `view(report)` is a rich renderable, `figures[stem]
-    (report, target)` draws a PNG into a file object, `junit(report)` gives XML bytes."""
+    (report, target)` draws into a file object (in its `format`, the file name's),
+    `junit(report)` gives XML bytes."""
 
     report: Any  # a frozen dataclass: the JSON report
     view: Callable[[Any], Any]
@@ -73,16 +75,25 @@ class Figures:
     def stems(self) -> list[str]:
         return list(self._figures)
 
-    def get(self, stem: str) -> bytes | None:
-        if stem not in self.drawn and stem not in self.failed:
-            buffer = io.BytesIO()
+    def get(self, stem: str, fmt: str = "png") -> bytes | None:
+        key = stem if fmt == "png" else f"{stem}.{fmt}"
+        if key not in self.drawn and stem not in self.failed:
+            buffer = FigureBuffer(fmt)
             try:
                 self._figures[stem](self._report, buffer)
             except Exception as exc:  # reported once the rest is written
                 self.failed[stem] = f"{type(exc).__name__}: {exc}"
                 return None
-            self.drawn[stem] = buffer.getvalue()
-        return self.drawn.get(stem)
+            self.drawn[key] = buffer.getvalue()
+        return self.drawn.get(key)
+
+
+class FigureBuffer(io.BytesIO):
+    """The file object a figure is drawn into; `format` is the one its file name asks for."""
+
+    def __init__(self, fmt: str):
+        super().__init__()
+        self.format = fmt
 
 
 Files = dict[Path, bytes]
@@ -94,7 +105,9 @@ def report_json(r: Rendered, t: Targets, figures: Figures) -> Files:
 
 def png(r: Rendered, t: Targets, figures: Figures) -> Files:
     stem = figures.first()
-    data = figures.get(stem) if t.png is not None and stem is not None else None
+    if t.png is None or stem is None:
+        return {}
+    data = figures.get(stem, figure_format(t.png))
     return {t.png: data} if data is not None else {}
 
 

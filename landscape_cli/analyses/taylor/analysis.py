@@ -9,13 +9,17 @@ two steps, log(R(η₁)/R(η₂))/log(η₁/η₂), tends to 2 and 3 as η → 0
   times that noise is "floor";
 - large steps: higher-order terms take over and the order drifts ("non-asymptotic"). The
   asymptotic window is the run of steps, upward from the floor, whose consecutive orders agree
-  (within ORDER_DRIFT of the run's median); the median of those orders is the verdict order.
+  (within ORDER_DRIFT plus their own round-off spread of the median of its lowest three); the
+  verdict order is the least-squares slope of log R against log η over its lowest FIT_STEPS.
+By default the steps are chosen per direction (schedule.py): walked down to the round-off floor
+and up to where R₂ᴴ stops scaling as η³, then halved where the third-order term is measured.
 Steps that cross a kink of a piecewise-linear module (ReLU, max-pool, ...) are counted by
 forward hooks and left out ("kink"): there L is only piecewise smooth. Piecewise operations
 called functionally (torch.relu, abs, clamp) are found in the autograd graph and named as the
-likely cause when an order fails. An order short of the threshold but rising toward the
-expected one as η shrinks, or no window at all, is "inconclusive" (round-off, kinks), not a
-derivative failure.
+likely cause when an order fails. "failed" means a derivative is wrong (an order one too low
+over a clean window, exit code 1); an order short of the threshold but rising toward the
+expected one as η shrinks, or no window at all, is "inconclusive" (round-off) or "kinks" (the
+residuals leave the floor only across kinks): not a derivative failure.
 The first-order prediction uses the step actually represented in the working dtype,
 s = fl(θ + ηd) − θ (the same as ηd to round-off in float64; in float32 it removes the noise
 of quantised steps).
@@ -36,6 +40,7 @@ from landscape_cli.analyses.taylor.directions import Direction, build_directions
 from landscape_cli.analyses.taylor.line import LineLoss
 from landscape_cli.analyses.taylor.report import Decomposition, DirectionReport, TaylorReport
 from landscape_cli.analyses.taylor.roundoff import NoiseEstimate, estimate_noise
+from landscape_cli.analyses.taylor.schedule import auto_rows
 from landscape_cli.analyses.taylor.settings import REQUIRED_ORDER, TaylorSettings, thresholds
 from landscape_cli.analyses.taylor.steps import (
     RESIDUALS,
@@ -47,12 +52,14 @@ from landscape_cli.analyses.taylor.steps import (
     trust_radius,
 )
 from landscape_cli.analyses.taylor.verdicts import (
+    Advice,
     check_residual,
     direction_verdict,
     expected_orders,
     ggn_notes,
     nonlinearity_matters,
     order_notes,
+    run_verdict,
 )
 from landscape_cli.curvature import CurvatureOperator
 from landscape_cli.problem import Problem
@@ -74,7 +81,7 @@ def analyse_taylor(
     line = LineLoss(problem)
     gradient = problem.gradient() if gradient is None else gradient.to(problem.dtype)
     directions, skipped, eigen_products = build_directions(problem, gradient, hessian, settings)
-    etas = sorted(settings.etas, reverse=True)
+    etas = None if settings.etas is None else sorted(settings.etas, reverse=True)
     V = torch.stack([d.vector for d in directions], dim=1)
     HV, GV = hessian.matmat(V), ggn.matmat(V)
     reports = []
@@ -84,6 +91,7 @@ def analyse_taylor(
         reports.append(measure_direction(line, gradient, direction, curv, etas))
     return TaylorReport(
         passed=all(r.status in ("passed", "not-checked") for r in reports),
+        verdict=run_verdict([r.status for r in reports]),
         loss=line.base,
         num_params=problem.num_params,
         num_tensors=len(problem.params),
@@ -93,7 +101,8 @@ def analyse_taylor(
         device=str(problem.device),
         strategy=getattr(hessian, "strategy", "dense"),
         machine_epsilon=torch.finfo(problem.dtype).eps,
-        etas=etas,
+        etas=etas or [],
+        steps_chosen="given" if etas else "per direction",
         thresholds=thresholds(),
         directions=reports,
         skipped=skipped,
@@ -112,11 +121,15 @@ def measure_direction(
     hd, gd_curv = curv
     decomposition = Decomposition(dot(gradient, d), 0.5 * gd_curv, 0.5 * (hd - gd_curv), 0.5 * hd)
     reference = line.reference_pieces()
-    samples = [line.sample(d, eta, gradient, reference) for eta in etas]
     noise = estimate_noise(line, d)
-    rows = residual_rows(line, etas, samples, decomposition, noise.sigma)
+
+    def rows_at(steps: list[float]) -> list[Residuals]:
+        samples = [line.sample(d, eta, gradient, reference) for eta in steps]
+        return residual_rows(line, steps, samples, decomposition, noise.sigma)
+
+    rows = auto_rows(lambda eta: rows_at([eta])[0]) if etas is None else rows_at(etas)
     dtype_name = str(d.dtype).replace("torch.", "")
-    return judge(direction, rows, decomposition, noise, line, dtype_name)
+    return judge(direction, rows, decomposition, noise, line, dtype_name, etas is None)
 
 
 def judge(
@@ -126,13 +139,14 @@ def judge(
     noise: NoiseEstimate,
     line: LineLoss,
     dtype_name: str,
+    auto: bool = False,
 ) -> DirectionReport:
     t_matters = nonlinearity_matters(dec, line.eps)
     expected = expected_orders(t_matters)
     checks, runs = [], {}
     for key in RESIDUALS:
         check, runs[key] = check_residual(
-            rows, key, expected[key], REQUIRED_ORDER.get(key), dtype_name
+            rows, key, expected[key], REQUIRED_ORDER.get(key), Advice(dtype_name, auto)
         )
         checks.append(check)
     by_key = {c.residual: c for c in checks}

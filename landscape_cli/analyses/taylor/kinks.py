@@ -1,8 +1,10 @@
 """Non-smooth operations and kink crossings along a line (taylor-check).
 
 Operations whose derivatives jump (relu, abs, max, clamp, max-pool, ...) are found in the loss's
-autograd graph; piecewise modules are watched by forward hooks that record, per unit, which
-linear piece its input falls in, so that a step crossing a kink can be counted.
+autograd graph. Their crossings are counted: a torch-function mode records, per unit, which
+piece the input of every relu-type, abs, clamp or maximum call falls in (in a module,
+functionally or as a tensor method), and forward hooks do the same for max-pool, shrink and
+threshold modules, so that a step crossing a kink can be told from one that does not.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from landscape_cli.problem import Problem
 
@@ -43,39 +46,81 @@ def nonsmooth_operations(problem: Problem) -> list[str]:
     return sorted(found)
 
 
+def _at(*cuts: float) -> Callable:
+    """Pieces of an elementwise op with kinks at `cuts`: (args, kwargs) ↦ codes."""
+
+    def pieces(args, kwargs) -> Tensor:
+        return _bucket(args[0], list(cuts))
+
+    return pieces
+
+
+def _hardtanh(args, kwargs) -> Tensor:
+    low = kwargs.get("min_val", args[1] if len(args) > 1 else -1.0)
+    high = kwargs.get("max_val", args[2] if len(args) > 2 else 1.0)
+    return _bucket(args[0], [low, high])
+
+
+def _clamp(args, kwargs) -> Tensor:
+    x = args[0]
+    low = kwargs.get("min", args[1] if len(args) > 1 else None)
+    high = kwargs.get("max", args[2] if len(args) > 2 else None)
+    code = torch.zeros(x.shape, dtype=torch.int8, device=x.device)
+    for bound in (low, high):
+        if bound is not None:
+            code += (x > bound).to(torch.int8)
+    return code
+
+
+def _versus(args, kwargs) -> Tensor | None:
+    """max/min/maximum/minimum of two tensors: which one is larger (None: a reduction)."""
+    other = args[1] if len(args) > 1 else kwargs.get("other")
+    if not isinstance(other, Tensor):
+        return None
+    return torch.sign(args[0].detach() - other.detach()).to(torch.int8)
+
+
+def _bucket(x: Tensor, cuts: list[float]) -> Tensor:
+    cuts_t = torch.tensor(cuts, dtype=x.dtype, device=x.device)
+    return torch.bucketize(x.detach(), cuts_t).to(torch.int8)
+
+
+F = torch.nn.functional
+# Operations whose derivatives jump, by function (module forms call these too): their pieces
+# are recorded wherever they are called, in a module, functionally or as a tensor method.
+PIECEWISE: dict = {
+    **dict.fromkeys(
+        (torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu, torch.Tensor.relu_),
+        _at(0.0),
+    ),
+    **dict.fromkeys((F.leaky_relu, F.prelu, F.rrelu, F.elu, F.selu, F.celu), _at(0.0)),
+    **dict.fromkeys((torch.abs, torch.Tensor.abs, torch.Tensor.abs_), _at(0.0)),
+    F.relu6: _at(0.0, 6.0),
+    F.hardsigmoid: _at(-3.0, 3.0),
+    F.hardswish: _at(-3.0, 3.0),
+    F.hardtanh: _hardtanh,
+    **dict.fromkeys(
+        (torch.clamp, torch.clip, torch.Tensor.clamp, torch.Tensor.clamp_, torch.Tensor.clip),
+        _clamp,
+    ),
+    **dict.fromkeys(
+        (torch.maximum, torch.minimum, torch.fmax, torch.fmin, torch.max, torch.min), _versus
+    ),
+}
+
+
 def kink_pieces(module: nn.Module) -> Callable[[Tensor], Tensor] | None:
-    """For a piecewise-linear (or piecewise-smooth) module: input ↦ index of its piece."""
-    simple = {
-        nn.ReLU: [0.0],
-        nn.LeakyReLU: [0.0],
-        nn.PReLU: [0.0],
-        nn.RReLU: [0.0],
-        nn.ELU: [0.0],
-        nn.SELU: [0.0],
-        nn.CELU: [0.0],
-        nn.ReLU6: [0.0, 6.0],
-        nn.Hardsigmoid: [-3.0, 3.0],
-        nn.Hardswish: [-3.0, 3.0],
-    }
-    for kind, cuts in simple.items():
-        if isinstance(module, kind):
-            return _bucketize(cuts)
-    if isinstance(module, nn.Hardtanh):  # ReLU6 is handled above
-        return _bucketize([module.min_val, module.max_val])
+    """For a piecewise module that calls none of PIECEWISE (max-pool, shrink, threshold):
+    input ↦ index of its piece."""
     if isinstance(module, nn.Hardshrink | nn.Softshrink):
-        return _bucketize([-module.lambd, module.lambd])
+        lambd = module.lambd
+        return lambda x: _bucket(x, [-lambd, lambd])
     if isinstance(module, nn.Threshold):
-        return _bucketize([module.threshold])
+        threshold = module.threshold
+        return lambda x: _bucket(x, [threshold])
     if isinstance(module, nn.modules.pooling._MaxPoolNd | nn.modules.pooling._AdaptiveMaxPoolNd):
         return _argmax_of(module)
     return None
-
-
-def _bucketize(cuts: list[float]):
-    def pieces(x: Tensor) -> Tensor:
-        return torch.bucketize(x, torch.tensor(cuts, dtype=x.dtype, device=x.device))
-
-    return pieces
 
 
 def _argmax_of(module: nn.Module):
@@ -88,9 +133,23 @@ def _argmax_of(module: nn.Module):
     return pieces
 
 
-class _PieceRecord:
+class _PieceRecord(TorchFunctionMode):
+    """Records, in call order, the piece of every input of a PIECEWISE operation (and of the
+    hooked modules), and the names of what it saw."""
+
     def __init__(self):
+        super().__init__()
         self.codes: list[Tensor] = []
+        self.seen: set[str] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        pieces = PIECEWISE.get(func)
+        codes = pieces(args, kwargs) if pieces and args and isinstance(args[0], Tensor) else None
+        if codes is not None:
+            self.codes.append(codes)
+            self.seen.add(getattr(func, "__name__", str(func)).rstrip("_"))
+        return func(*args, **kwargs)
 
 
 @contextmanager
@@ -103,10 +162,12 @@ def record_pieces(model: nn.Module):
 
             def hook(_m, inputs, _out, pieces=pieces):
                 record.codes.append(pieces(inputs[0].detach()))
+                record.seen.add(type(_m).__name__)
 
             handles.append(module.register_forward_hook(hook))
     try:
-        yield record
+        with record:
+            yield record
     finally:
         for handle in handles:
             handle.remove()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from landscape_cli.analyses.taylor.kinks import kink_pieces, nonsmooth_operations, record_pieces
+from landscape_cli.analyses.taylor.kinks import nonsmooth_operations, record_pieces
 from landscape_cli.problem import Problem
 
 
@@ -17,11 +17,9 @@ class LineLoss:
         self.theta = problem.flat_params()
         self.eps = torch.finfo(problem.dtype).eps
         self.evaluations = 0
-        self.kink_modules = sorted(
-            {type(m).__name__ for m in problem.model.modules() if kink_pieces(m) is not None}
-        )
         self.nonsmooth = nonsmooth_operations(problem)
-        self.base = self.value(self.theta)
+        self.base, self._pieces, seen = self.value_and_pieces(self.theta)
+        self.kink_modules = sorted(seen)  # the operations whose crossings are counted
 
     def value(self, flat: Tensor) -> float:
         self.evaluations += 1
@@ -38,15 +36,23 @@ class LineLoss:
         if reference is None:
             value, kinks = self.value(point), None
         else:
-            value, pieces = self.value_and_pieces(point)
-            kinks = sum(int((a != b).sum()) for a, b in zip(reference, pieces, strict=True))
+            value, pieces, _ = self.value_and_pieces(point)
+            changed = zip(reference, pieces, strict=True)
+            kinks = self.total(sum(int((a != b).sum()) for a, b in changed))
         return value - self.base, float(gradient.double() @ step), kinks
 
-    def value_and_pieces(self, flat: Tensor) -> tuple[float, list[Tensor]]:
+    def total(self, count: int) -> int:
+        """A count over every process's examples (the steps chosen must agree on all ranks)."""
+        if self.problem.reduce is None:
+            return count
+        device = self.theta.device  # nccl reduces on the GPU
+        return int(self.problem.reduce(torch.tensor(float(count), device=device)))
+
+    def value_and_pieces(self, flat: Tensor) -> tuple[float, list[Tensor], set[str]]:
         with record_pieces(self.problem.model) as record:
             value = self.value(flat)
-        return value, record.codes
+        return value, record.codes, record.seen
 
     def reference_pieces(self) -> list[Tensor] | None:
-        """The pieces at θ, or None when the model has no piecewise module to watch."""
-        return self.value_and_pieces(self.theta)[1] if self.kink_modules else None
+        """The pieces at θ, or None when the loss calls no piecewise operation to watch."""
+        return self._pieces if self.kink_modules else None

@@ -41,7 +41,7 @@ class OrderCheck:
     order: float | None  # median observed order between consecutive steps of the window
     window: list[float] | None  # [η_min, η_max]
     window_steps: int
-    status: str  # passed | failed | exact | inconclusive | not-checked
+    status: str  # passed | failed | exact | inconclusive | kinks | not-checked | measured
     reason: str
 
 
@@ -59,7 +59,7 @@ class Decomposition:
 class DirectionReport:
     name: str
     passed: bool
-    status: str  # passed | failed | inconclusive | not-checked
+    status: str  # passed | failed | inconclusive | kinks | not-checked
     reason: str
     order_r1: float | None
     order_r2_hessian: float | None
@@ -75,7 +75,7 @@ class DirectionReport:
     eigenvalue: float | None
     eigenvalue_error_bound: float | None
     nonsmooth_ops: list[str]  # piecewise-smooth operations in the loss's autograd graph
-    kinks_counted_in: list[str]  # module types whose kink crossings are counted per step
+    kinks_counted_in: list[str]  # operations / module types whose crossings are counted per step
     notes: list[str]
     steps: list[TaylorStep]
     vector: Tensor | None = field(default=None, repr=False)  # d itself, not serialised
@@ -84,7 +84,8 @@ class DirectionReport:
 @dataclass(frozen=True, kw_only=True)
 class TaylorReport:
     command: str = "taylor-check"
-    passed: bool
+    passed: bool  # every direction passed (or --steps 0)
+    verdict: str  # passed | inconclusive (no derivative error, an order not measurable) | failed
     loss: float
     num_params: int
     num_tensors: int  # θ's tensors
@@ -94,7 +95,8 @@ class TaylorReport:
     device: str
     strategy: str
     machine_epsilon: float
-    etas: list[float]
+    etas: list[float]  # the steps given (--eps/--sweep); [] when chosen per direction
+    steps_chosen: str  # per direction (from the round-off floor and the third-order term) | given
     thresholds: dict
     directions: list[DirectionReport]
     skipped: list[str]

@@ -12,18 +12,20 @@ from landscape_cli.errors import InputError
 
 REQUIRED_ORDER = {"r1": 1.9, "r2_hessian": 2.9}
 FLOOR_FACTOR = 30.0  # a residual is measurable above FLOOR_FACTOR × the noise of ΔL
-ORDER_DRIFT = 0.15  # a step leaves the window when its order strays this far from the run's
+ORDER_DRIFT = 0.15  # a step leaves the window when its order strays this far (+ round-off)
 EXACT_MARGIN = 1e4  # "exact to round-off" needs the lower residual this far above the noise
 TRUST_SHARE = 0.01  # trust radius: R₂ᴴ ≤ 1% of |ΔL|
 JUMP = 1.5  # an order this far above the expected one is a jump (kink, sign change)
 DIRECTIONS = ("gradient", "top-eigenvector", "bottom-eigenvector", "random")
+HALVING_FROM, HALVINGS = 1e-3, 12  # --eps or --steps alone: the other from these
+FIT_STEPS = 4  # the verdict order: a least-squares slope over the window's lowest steps
 
 
 @dataclass(frozen=True)
 class TaylorSettings:
     """What to check (built from the options by `cli.settings`; no option defaults here)."""
 
-    etas: list[float]
+    etas: list[float] | None  # None: chosen per direction (schedule.py)
     directions: list[str]
     seed: int
     direction_vector: Tensor | None = None  # a user's direction (--direction-file), if any
@@ -40,8 +42,10 @@ def thresholds() -> dict:
     )
 
 
-def halving_steps(eps: float, steps: int) -> list[float]:
-    """η = eps, eps/2, ..., eps/2^steps."""
+def halving_steps(eps: float | None, steps: int | None) -> list[float]:
+    """η = eps, eps/2, ..., eps/2^steps (eps 1e-3 and 12 halvings where one is not given)."""
+    eps = HALVING_FROM if eps is None else float(eps)
+    steps = HALVINGS if steps is None else int(steps)
     if not (math.isfinite(eps) and eps > 0):
         raise InputError(f"--eps must be a positive step size, got {eps}", "use e.g. --eps 1e-3")
     if not 0 <= steps <= 60:

@@ -10,7 +10,12 @@ import statistics
 from dataclasses import dataclass
 
 from landscape_cli.analyses.taylor.report import Decomposition, TaylorStep
-from landscape_cli.analyses.taylor.settings import FLOOR_FACTOR, ORDER_DRIFT, TRUST_SHARE
+from landscape_cli.analyses.taylor.settings import (
+    FIT_STEPS,
+    FLOOR_FACTOR,
+    ORDER_DRIFT,
+    TRUST_SHARE,
+)
 
 RESIDUALS = ("r1", "r2_hessian", "r2_ggn")
 
@@ -101,7 +106,8 @@ def measurable(step: Residuals, key: str) -> bool:
 # -- windows ----------------------------------------------------------------------------------
 def find_window(steps: list[Residuals], key: str) -> list[int]:
     """Indices of the asymptotic window of residual `key`: from the lowest pair of
-    consecutive usable steps upward while the orders agree with the run's median."""
+    consecutive usable steps upward while the orders agree with the median of its lowest
+    three (so that a slow drift of the order toward large steps does not creep in)."""
     asc = sorted(range(len(steps)), key=lambda i: steps[i].eta)
     usable = [measurable(steps[i], key) and not steps[i].kinks for i in asc]
     starts = [k for k in range(len(asc) - 1) if usable[k] and usable[k + 1]]
@@ -122,7 +128,8 @@ def _grow(steps, asc, usable, start, key) -> list[int]:
     run, orders, k = [asc[start], asc[start + 1]], [order(start)], start + 1
     while k + 1 < len(asc) and usable[k + 1]:
         nxt = order(k)
-        if nxt is None or abs(nxt - statistics.median(orders)) > ORDER_DRIFT:
+        allowed = ORDER_DRIFT + order_uncertainty(steps[asc[k + 1]], steps[asc[k]], key)
+        if nxt is None or abs(nxt - statistics.median(orders[:3])) > allowed:
             break
         orders.append(nxt)
         run.append(asc[k + 1])
@@ -130,11 +137,24 @@ def _grow(steps, asc, usable, start, key) -> list[int]:
     return run
 
 
+def order_uncertainty(a: Residuals, b: Residuals, key: str) -> float:
+    """How far round-off alone can move the order between two steps: twice the relative
+    noise of the two residuals over the log of the step ratio (0.2 at the floor's edge for a
+    factor 2, far less above it)."""
+    spread = a.noise / getattr(a, key) + b.noise / getattr(b, key)
+    return 2 * spread / abs(math.log(a.eta / b.eta))
+
+
 def window_order(steps: list[Residuals], run: list[int], key: str) -> float:
-    """Median of the observed orders between consecutive window steps: robust to the noisier
-    pair at the floor's edge and to the first drift at the window's top."""
-    pairs = zip(run, run[1:])
-    return float(statistics.median(observed_order(steps[b], steps[a], key) for a, b in pairs))
+    """Least-squares slope of log R against log η over the window's lowest FIT_STEPS steps
+    (`run` is ordered by η, smallest first): the asymptotic end, where the higher-order terms
+    weigh least, measured with every step there rather than with one noisy pair."""
+    low = run[:FIT_STEPS]
+    x = [math.log(steps[i].eta) for i in low]
+    y = [math.log(getattr(steps[i], key)) for i in low]
+    mx, my = statistics.fmean(x), statistics.fmean(y)
+    sxx = sum((a - mx) ** 2 for a in x)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / sxx
 
 
 def still_rising(steps: list[Residuals], run: list[int], key: str) -> bool:

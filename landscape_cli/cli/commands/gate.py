@@ -42,14 +42,14 @@ def gate(cli: dict) -> None:
     optimizer = optimizer_state_of(session.metadata)
     g.check_computable(thresholds, unavailable_metrics(problem, settings, optimizer))
     names = {t.metric for t in thresholds}
-    with progress("gate metrics") as tick:
+    with progress("gate metrics", unit="") as tick:
         report = analyse_sharpness(
             problem,
             settings,
             parts=parts_for(names),
             optimizer=optimizer,
             strategy=opt["strategy"],
-            progress=lambda _stage, n: tick(n),
+            progress=lambda stage, n: tick(n, stage),
         )
     metrics, failures = dict(report.metrics), g.solver_failures(report)
     if TAYLOR in names:

@@ -25,9 +25,9 @@ def ggn_gap(cli: dict) -> None:
     session = open_session("ggn_gap", cli, log=log)
     opt = session.options
     settings = ggn_gap_settings(opt)
-    with progress("ggn-gap (products)") as tick:
+    with progress("ggn-gap") as tick:
         report = analyse_ggn_gap(
-            session.problem, settings, strategy=opt["strategy"], progress=lambda _stage, n: tick(n)
+            session.problem, settings, strategy=opt["strategy"], progress=lambda s, n: tick(n, s)
         )
     spectra = (report.hessian, report.ggn, report.t)
     pairs = [e for s in spectra for e in s.top + s.bottom]

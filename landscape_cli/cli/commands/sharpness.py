@@ -26,13 +26,13 @@ def sharpness(cli: dict) -> None:
     session = open_session("sharpness", cli, log=log)
     opt = session.options
     settings = sharpness_settings(opt, session.sources, session.problem.num_params)
-    with progress("sharpness") as tick:
+    with progress("sharpness", unit="") as tick:
         report = analyse_sharpness(
             session.problem,
             settings,
             optimizer=optimizer_state_of(session.metadata),
             strategy=opt["strategy"],
-            progress=lambda _stage, n: tick(n),
+            progress=lambda stage, n: tick(n, stage),
         )
     if report.solver is not None:
         pairs = report.top + report.bottom

@@ -37,9 +37,12 @@ def spectrum(cli: dict) -> None:
             mc_samples=opt["mc_samples"],
             seed=opt["seed"],
         )
-    with progress(f"{op.name} spectrum (products)") as tick:
+    start = op.calls  # the vectors the operator was applied to, as the solver's cap counts
+    with progress(
+        f"{op.name} spectrum", budget(settings), count=lambda: op.calls - start, bound=True
+    ):
         try:
-            report = analyse_spectrum(session.problem, op, settings, lambda _s, n: tick(n))
+            report = analyse_spectrum(session.problem, op, settings)
         except BasisTooSmall as exc:
             raise exc.naming("--basis-memory", "--k, --k-bottom") from None
     report = replace(report, distributed=session.distributed())
@@ -52,3 +55,14 @@ def spectrum(cli: dict) -> None:
         ),
         opt,
     )
+
+
+def budget(settings) -> int:
+    """The most products the spectrum may take: the eigen-solver's cap (the solver's own
+    default cap is 1000 or more; twice for the multiplicity check), the trace's samples and
+    the density's starts × steps, each only when asked for. The solver usually stops far
+    sooner, so the progress says "at most"."""
+    solve = (settings.max_products or 1000) * (2 if settings.multiplicity_check else 1)
+    trace = settings.trace_samples if settings.trace else 0
+    density = settings.density_starts * settings.density_steps if settings.density else 0
+    return solve + trace + density

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from landscape_cli.analyses.gate import GateReport
+from landscape_cli.render.figures import save
 
 COLOR = {"pass": "C2", "fail": "C3", "undecided": "C1", "error": "C4"}
 
@@ -33,5 +34,4 @@ def draw_gate(report: GateReport, target) -> None:
     state = "passed" if report.passed else "failed"
     ax.set_title(f"landscape gate: {state} (exit code {report.exit_code})")
     fig.tight_layout()
-    fig.savefig(target, format="png", dpi=120)
-    plt.close(fig)
+    save(fig, target)

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 
 from landscape_cli.analyses.ggn_gap import GgnGapReport
+from landscape_cli.render.figures import save
 
 
 def draw_ggn_gap(r: GgnGapReport, target) -> None:
@@ -18,8 +19,7 @@ def draw_ggn_gap(r: GgnGapReport, target) -> None:
     _draw_directions(r, axes[1])
     _draw_monte_carlo(r, axes[2])
     fig.tight_layout()
-    fig.savefig(target, format="png", dpi=120)
-    plt.close(fig)
+    save(fig, target)
 
 
 def _symlog(ax, axis: str, values: list[float], decades: int = 4) -> None:
@@ -66,7 +66,7 @@ def _draw_spectra(r: GgnGapReport, ax) -> None:
     _symlog(ax, "y", [e.value for s in (r.hessian, r.ggn, r.t) for e in s.top + s.bottom])
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xticks(x, labels, rotation=45, ha="right")
-    ax.set_ylabel("eigenvalue (symlog)")
+    ax.set_ylabel("eigenvalue (loss per unit step², symlog)")
     ax.set_title("extreme eigenvalues of H, G and T (bars: bounds)")
     ax.legend()
 
@@ -86,11 +86,11 @@ def _draw_directions(r: GgnGapReport, ax) -> None:
             color=color,
             label=label,
         )
-    _symlog(ax, "x", [getattr(d, key) for d in r.directions for key in ("dHd", "dGd", "dTd")])
+    ax.set_xscale("linear")  # lengths are shares: a 1% dᵀTd bar is 1% of the dᵀHd bar
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
-    ax.set_xlabel("curvature along d (symlog)")
+    ax.set_xlabel("curvature along the unit direction d (loss per unit step², linear)")
     ax.set_title("dᵀHd = dᵀGd + dᵀTd per direction")
     ax.legend(loc="lower right")
 
@@ -113,7 +113,7 @@ def _draw_monte_carlo(r: GgnGapReport, ax) -> None:
     values = [v for v in (*err, ef) if v > 0]
     ax.set_ylim(min(values) / 2, max(values) * 2)
     ax.set_xlabel("labels sampled per example S")
-    ax.set_ylabel("‖F − G‖_F / ‖G‖_F")
+    ax.set_ylabel("‖F − G‖_F / ‖G‖_F (relative, no unit)")
     slope = "" if r.mc_fisher.slope is None else f" (slope {r.mc_fisher.slope:.2f})"
     ax.set_title(f"Fisher estimates against G{slope}")
     ax.legend(loc="lower left")

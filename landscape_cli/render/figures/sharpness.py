@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from landscape_cli.analyses.sharpness import SharpnessReport
+from landscape_cli.render.figures import save
 from landscape_cli.render.figures.spectrum import eigen_errorbars
 
 
@@ -18,8 +19,7 @@ def draw_spectrum(report: SharpnessReport, target) -> None:
     if panels == 2:
         _adam_panel(report, axes[0, 1])
     fig.tight_layout()
-    fig.savefig(target, format="png", dpi=120)
-    plt.close(fig)
+    save(fig, target)
 
 
 def _eigen_panel(report: SharpnessReport, ax) -> None:
@@ -41,7 +41,7 @@ def _eigen_panel(report: SharpnessReport, ax) -> None:
             )
     ax.set_xticks(range(1, max(len(report.top), len(report.bottom), 1) + 1))
     ax.set_xlabel("index k")
-    ax.set_ylabel("Hessian eigenvalue")
+    ax.set_ylabel("Hessian eigenvalue (loss per unit step²)")
     ax.set_title("Hessian: extreme eigenvalues (bars: certified bounds)")
     ax.legend(loc="center right")
 
@@ -54,8 +54,8 @@ def _adam_panel(report: SharpnessReport, ax) -> None:
     ax.loglog(s[keep], h[keep], ".", ms=2, alpha=0.4, color="C0")
     grid = np.geomspace(s[keep].min(), s[keep].max(), 50) if keep.any() else np.array([1.0])
     ax.loglog(grid, f.scale * grid, "C1--", label=f"|diag H| = {f.scale:.3g}·√v̂")
-    ax.set_xlabel("Adam √v̂")
-    ax.set_ylabel("|diag H| (Diag++ estimate)" if not f.exact else "|diag H|")
+    ax.set_xlabel("Adam √v̂ (gradient units)")
+    ax.set_ylabel("|diag H| (loss per unit step²" + (", Diag++ estimate)" if not f.exact else ")"))
     ax.set_title(f"√v̂ vs |diag H|: Spearman {f.rank_correlation:.3f}")
     a = report.adam
     if a.preconditioned is not None:
@@ -98,8 +98,7 @@ def draw_slices(report: SharpnessReport, target) -> None:
     if random:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(target, format="png", dpi=120)
-    plt.close(fig)
+    save(fig, target)
 
 
 def _loss_axis(ax, values: list[float]) -> None:
@@ -107,6 +106,6 @@ def _loss_axis(ax, values: list[float]) -> None:
     finite = [v for v in values if np.isfinite(v)]
     if finite and min(finite) > 0 and max(finite) > 10 * min(finite):
         ax.set_yscale("log")
-        ax.set_ylabel("loss (log scale)")
+        ax.set_ylabel("loss (mean over the examples, log scale)")
     else:
-        ax.set_ylabel("loss")
+        ax.set_ylabel("loss (mean over the examples)")

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from landscape_cli.analyses.spectrum import SpectrumReport
+from landscape_cli.render.figures import save
 
 
 def draw_spectrum(report: SpectrumReport, target) -> None:
@@ -19,14 +20,13 @@ def draw_spectrum(report: SpectrumReport, target) -> None:
         ax.set_yscale("symlog", linthresh=min(values))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("index k")
-    ax.set_ylabel("eigenvalue")
+    ax.set_ylabel("eigenvalue (loss per unit step²)")
     ax.set_title(f"{report.curvature}: extreme eigenvalues (bars: certified bounds)")
     ax.legend()
     if report.density:
-        draw_density(report.density, axes[0, 1], report.curvature)
+        draw_density(report.density, axes[0, 1], report.curvature, certified_range(report))
     fig.tight_layout()
-    fig.savefig(target, format="png", dpi=120)
-    plt.close(fig)
+    save(fig, target)
 
 
 def eigen_errorbars(ax, top, bottom) -> None:
@@ -39,8 +39,28 @@ def eigen_errorbars(ax, top, bottom) -> None:
     ax.axhline(0, color="0.6", lw=0.8)
 
 
-def draw_density(density, ax, name: str) -> None:
+def certified_range(report) -> tuple[float, float] | None:
+    """[λ_min − bound, λ_max + bound] from the certified extreme eigenpairs: every eigenvalue
+    lies in it (both ends needed; None when one was not computed)."""
+    if not report.top or not report.bottom:
+        return None
+    low = min(e.value - e.error_bound for e in report.bottom)
+    high = max(e.value + e.error_bound for e in report.top)
+    return low, high
+
+
+def draw_density(density, ax, name: str, certified: tuple[float, float] | None = None) -> None:
+    """The SLQ density, its negative part shaded. The Gaussian smoothing spreads each node
+    beyond the spectrum; where the certified range is known, the curve is drawn only inside
+    it and its ends are marked (no eigenvalue lies outside)."""
     grid, values = np.asarray(density.grid), np.asarray(density.density)
+    if certified is not None:
+        inside = (grid >= certified[0]) & (grid <= certified[1])
+        grid, values = grid[inside], values[inside]
+        for end in certified:
+            ax.axvline(end, color="C2", ls="--", lw=0.9)
+        ax.plot([], [], color="C2", ls="--", lw=0.9, label="certified [λ_min, λ_max] ± bounds")
+        ax.set_xlim(*certified)
     ax.semilogy(grid, np.maximum(values, 1e-12), color="C0")
     ax.axvline(0, color="0.6", lw=0.8)
     ax.fill_between(
@@ -54,8 +74,9 @@ def draw_density(density, ax, name: str) -> None:
         f"(resolution {density.negative_fraction_resolution:.0%}), "
         f"mass {density.negative_mass:.3g}",
     )
-    ax.set_ylim(bottom=max(1e-8, values.max() * 1e-8))
-    ax.set_xlabel("eigenvalue")
-    ax.set_ylabel("density")
+    if len(values):
+        ax.set_ylim(bottom=max(1e-8, values.max() * 1e-8))
+    ax.set_xlabel("eigenvalue λ (loss per unit step²)")
+    ax.set_ylabel("density (share of eigenvalues per unit λ)")
     ax.set_title(f"{name}: spectral density (SLQ, {density.num_starts} starts)")
     ax.legend()

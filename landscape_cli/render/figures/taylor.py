@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from landscape_cli.analyses.taylor import FLOOR_FACTOR, DirectionReport, TaylorReport
+from landscape_cli.render.figures import save
 
 CURVES = (
     ("r0", "R₀ = |ΔL|", 1, "C7"),
@@ -33,8 +34,7 @@ def draw_taylor(report: TaylorReport, target) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    fig.savefig(target, format="png", dpi=120)
-    plt.close(fig)
+    save(fig, target)
 
 
 def draw_direction(ax, d: DirectionReport) -> None:
@@ -59,8 +59,8 @@ def draw_direction(ax, d: DirectionReport) -> None:
     window = next((c.window for c in d.checks if c.residual == "r2_hessian" and c.window), None)
     if window:
         ax.axvspan(window[0], window[1], color="C3", alpha=0.06, label="R₂ᴴ window")
-    ax.set_xlabel("step η")
-    ax.set_ylabel("residual")
+    ax.set_xlabel("step η along the unit direction d (parameter units)")
+    ax.set_ylabel("residual (loss units)")
     ax.set_title(
         f"{d.name}: {d.status}  (p₁ = {_fmt(d.order_r1)}, p₂ᴴ = "
         f"{_fmt(d.order_r2_hessian)}, p₂ᴳ = {_fmt(d.order_r2_ggn)})",

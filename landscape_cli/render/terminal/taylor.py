@@ -12,7 +12,13 @@ from rich.text import Text
 from landscape_cli.analyses.taylor import FLOOR_FACTOR, DirectionReport, TaylorReport
 from landscape_cli.render.terminal.common import loss_phrase, num, theta_phrase
 
-STATUS_STYLE = {"passed": "green", "failed": "red", "inconclusive": "yellow", "not-checked": "cyan"}
+STATUS_STYLE = {
+    "passed": "green",
+    "failed": "red",
+    "inconclusive": "yellow",
+    "kinks": "yellow",
+    "not-checked": "cyan",
+}
 REGIME_STYLE = {
     "asymptotic": "",
     "floor": "dim",
@@ -34,14 +40,19 @@ def taylor_view(report: TaylorReport) -> RenderableType:
     r = report
     parts: list[RenderableType] = [
         f"[bold]Taylor check[/] of {loss_phrase(r)} (L = {num(r.loss, 10)}), "
-        f"{theta_phrase(r)}, {r.dtype} on {r.device}; {len(r.etas)} steps "
-        f"η = {r.etas[0]:.3g} … {r.etas[-1]:.3g}"
+        f"{theta_phrase(r)}, {r.dtype} on {r.device}; " + steps_phrase(r)
     ]
     for direction in r.directions:
         parts += [step_table(direction), Text.from_markup(direction_summary(direction))]
     parts += [escape(f"skipped {why}") for why in r.skipped]
     parts += [Styled(LEGEND, "dim"), verdict_line(r)]
     return Group(*parts)
+
+
+def steps_phrase(r: TaylorReport) -> str:
+    if r.etas:
+        return f"{len(r.etas)} steps η = {r.etas[0]:.3g} … {r.etas[-1]:.3g}"
+    return "steps chosen per direction, from the round-off floor up to the third-order term"
 
 
 def verdict_line(r: TaylorReport) -> str:
@@ -53,16 +64,27 @@ def verdict_line(r: TaylorReport) -> str:
     if all(d.status == "not-checked" for d in r.directions):
         return f"a single step: residuals reported, no order judged; {costs}"
     rule = f"R₁ order ≥ {r.thresholds['r1']} and R₂ᴴ order ≥ {r.thresholds['r2_hessian']}"
-    if r.passed:
+    if r.verdict == "passed":
         return f"[green]PASSED[/]: {rule} in every direction; {costs}"
-    return f"[red]NOT PASSED[/]: {rule} not shown in every direction (see above); {costs}"
+    if r.verdict == "failed":
+        bad = ", ".join(d.name for d in r.directions if d.status == "failed")
+        return f"[red]FAILED[/]: a derivative is wrong along {bad} (see above); {costs}"
+    shown = [d.name for d in r.directions if d.status == "passed"]
+    unsure = ", ".join(f"{d.name} ({d.status})" for d in r.directions if d.status != "passed")
+    where = f"passed along {', '.join(shown)}; " if shown else ""
+    return (
+        f"[yellow]NO DERIVATIVE ERROR FOUND[/]: {where}not conclusive along {unsure}, which is "
+        f"not a derivative failure; {costs}"
+    )
 
 
 def step_table(d: DirectionReport) -> Table:
     """One row per step, narrow enough for 80 columns (ηgᵀd and ½η²dᵀHd are in the JSON)."""
     style = STATUS_STYLE.get(d.status, "")
+    etas = [s.eta for s in d.steps]
     table = Table(
-        title=f"direction {d.name}: [{style}]{d.status}[/]",
+        title=f"direction {d.name}: [{style}]{d.status}[/] ({len(etas)} steps, η = "
+        f"{max(etas):.3g} … {min(etas):.3g})",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 0, 0, 2),
@@ -136,9 +158,9 @@ def direction_summary(d: DirectionReport) -> str:
     )
     if d.nonsmooth_ops:
         counted = (
-            f"crossings counted for {', '.join(d.kinks_counted_in)} modules"
+            f"crossings counted per step for {', '.join(d.kinks_counted_in)}"
             if d.kinks_counted_in
-            else "functional calls: crossings not counted"
+            else "crossings not counted"
         )
         lines.append(
             f"  piecewise-smooth operations in the loss: {', '.join(d.nonsmooth_ops)} ({counted})"
