@@ -10,7 +10,8 @@ METRICS: dict[str, str] = {
     "lambda_min": "smallest Hessian eigenvalue (Lanczos; bound: residual)",
     "trace": "tr H (Hutch++; bound: 3 standard errors)",
     "trace_per_param": "tr H / p (Hutch++; bound: 3 standard errors / p)",
-    "stability_margin": "η·λ_max/2: gradient descent is stable on the local quadratic below 1",
+    "stability_margin": "η·λ_max/limit (2 for GD, 2 + 2β with momentum β, (2 + 2β)/(1 + 2β) "
+    "for Nesterov): stable on the local quadratic below 1",
     "eps_sharpness": "Keskar ε-sharpness in % of 1 + L (ascent: a lower bound of the max)",
     "adaptive_sharpness": "adaptive ℓ∞ worst-case sharpness, Andriushchenko et al. 2023 "
     "(ascent: a lower bound of the max)",

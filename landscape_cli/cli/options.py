@@ -68,6 +68,8 @@ class Option:
     commands: tuple[str, ...] = ALL
     least: int | None = None  # counts: the smallest value allowed
     positive: bool = False  # numbers that must be > 0 and finite
+    interval: tuple[float, float] | None = None  # numbers in [low, high)
+    example: str = ""  # the fix an out-of-range value's error suggests
     metavar: str | None = None
     argument: bool = False
     noun: str | None = None  # "unknown <noun> 'x'" when a choice is wrong
@@ -181,6 +183,11 @@ TABLE: tuple[Option, ...] = (
     # -- sharpness and gate ---------------------------------------------------------------
     Opt("lr", float, None, "Learning rate η for the stability figures (default: the checkpoint's "
       "metadata, else its optimizer state).", ("sharpness", "gate"), positive=True),
+    Opt("momentum", float, None, "SGD momentum β for the stability figures: stable for "
+      "η·λ_max < 2 + 2β (default: the checkpoint's SGD state, else 0).", ("sharpness", "gate"),
+      interval=(0.0, 1.0), example="use e.g. --momentum 0.9"),
+    Opt("nesterov", bool, False, "Nesterov momentum: stable for η·λ_max < (2 + 2β)/(1 + 2β).",
+      ("sharpness", "gate")),
     Opt("rho", float, 1e-3, "Adaptive worst-case radius: |δ_i| ≤ ρ|θ_i|.", ("sharpness", "gate"),
       positive=True),
     Opt("avg_rho", float, 0.1, "Adaptive average-case σ_i = ρ|θ_i|.", ("sharpness", "gate"),

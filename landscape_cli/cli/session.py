@@ -259,6 +259,9 @@ def _check_range(o: Option, value, source: str) -> None:
         )
     if o.positive and not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be positive and finite, got {value}", "give a value > 0")
+    if o.interval is not None and not o.interval[0] <= value < o.interval[1]:
+        low, high = o.interval
+        raise InputError(f"{name} must be in [{low:g}, {high:g}), got {value}", o.example)
 
 
 def _dtype(name) -> torch.dtype:

@@ -203,6 +203,8 @@ def sharpness_settings(
         trace_samples=int(opt["trace_samples"]),
         lr=lr,
         lr_source=source,
+        momentum=None if opt.get("momentum") is None else float(opt["momentum"]),
+        nesterov=bool(opt.get("nesterov")),
         eps_sharpness=float(opt["eps_sharpness"]),
         rho=float(opt["rho"]),
         avg_rho=float(opt["avg_rho"]),

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from landscape_cli.analyses.sharpness.adam import analyse_adam, resolve_adam
 from landscape_cli.analyses.sharpness.curvature import extreme_pairs, solver_info, stability_of
 from landscape_cli.analyses.sharpness.metrics import ADAM_METRICS, ALL_PARTS, collect_metrics
+from landscape_cli.analyses.sharpness.momentum import momentum_of
 from landscape_cli.analyses.sharpness.perturbation import (
     adaptive_sharpness,
     average_sharpness,
@@ -70,7 +71,10 @@ def analyse_sharpness(
     op = HessianOperator(problem, strategy) if parts & HESSIAN_PARTS else None
     eig = _eigen(op, settings, parts, tell)
     top = eig.top[0] if eig and eig.top else None
-    stability = stability_of(top, lr, lr_source) if top is not None and lr is not None else None
+    stability = None
+    if top is not None and lr is not None:
+        momentum = momentum_of(settings.momentum, settings.nesterov, optimizer)
+        stability = stability_of(top, lr, lr_source, momentum)
     figures = {
         "loss": loss,
         "top": eig.top if eig else [],

@@ -83,7 +83,8 @@ def _curvature_metrics(num_params, top, bottom, trace, stability) -> dict[str, M
         m["trace_per_param"] = Metric(trace.value / num_params, bound / num_params, note)
     if stability is not None:
         s = stability
-        m["stability_margin"] = Metric(s.margin, s.margin_bound, f"η·λ_max/2, η = {s.lr:g}")
+        note = f"η·λ_max/{s.limit:.4g} ({s.method}), η = {s.lr:g}"
+        m["stability_margin"] = Metric(s.margin, s.margin_bound, note)
     return m
 
 

@@ -34,6 +34,8 @@ class SharpnessSettings:
     trace_samples: int
     lr: float | None
     lr_source: str = "option"
+    momentum: float | None = None  # β of SGD's momentum (None: the optimizer state's, or 0)
+    nesterov: bool = False
     eps_sharpness: float
     rho: float  # adaptive worst-case radius (ℓ∞, scaled by |θ|)
     avg_rho: float  # adaptive average-case σ/|θ|
@@ -85,10 +87,13 @@ class AverageSharpness:
 class Stability:
     lr: float
     lr_source: str
-    edge: float | None  # 2/λ_max (None when λ_max ≤ 0)
-    margin: float  # η·λ_max/2
+    edge: float | None  # the largest stable η, limit/λ_max (None when λ_max ≤ 0)
+    margin: float  # η·λ_max/limit
     margin_bound: float
     verdict: str
+    method: str = "GD"  # GD, or heavy-ball / Nesterov momentum β = …
+    momentum_source: str = "default"  # option | optimizer state | default
+    limit: float = 2.0  # the bound on η·λ_max: 2, 2 + 2β, (2 + 2β)/(1 + 2β)
 
 
 @dataclass(frozen=True)

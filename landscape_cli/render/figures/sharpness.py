@@ -26,14 +26,17 @@ def _eigen_panel(report: SharpnessReport, ax) -> None:
     eigen_errorbars(ax, report.top, report.bottom)
     s = report.stability
     if s and report.top:
-        limit, top = 2 / s.lr, max(e.value for e in report.top)
+        limit, top = s.limit / s.lr, max(e.value for e in report.top)
+        name = "2/η" if s.limit == 2 else f"{s.limit:.4g}/η"
         if limit <= 3 * top:
-            ax.axhline(limit, color="C1", ls="--", label=f"2/η = {limit:.4g} (GD stability)")
+            ax.axhline(
+                limit, color="C1", ls="--", label=f"{name} = {limit:.4g} ({s.method} stability)"
+            )
         else:
             ax.text(
                 0.98,
                 0.95,
-                f"2/η = {limit:.4g} is off the chart (η·λ_max/2 = {s.margin:.2g})",
+                f"{name} = {limit:.4g} is off the chart (η·λ_max/limit = {s.margin:.2g})",
                 transform=ax.transAxes,
                 ha="right",
                 va="top",

@@ -53,8 +53,10 @@ def _curvature_lines(r: SharpnessReport) -> list[str]:
         )
     if r.stability:
         s = r.stability
-        edge = f", largest stable η = 2/λ_max = {num(s.edge, 5)}" if s.edge else ""
-        lines.append(f"stability (GD)   η = {s.lr:g} ({s.lr_source}){edge}: {s.verdict}")
+        limit = "2" if s.limit == 2 else f"{s.limit:.4g}"
+        edge = f", largest stable η = {limit}/λ_max = {num(s.edge, 5)}" if s.edge else ""
+        method = "" if s.method == "GD" else f", {s.method} ({s.momentum_source})"
+        lines.append(f"stability        η = {s.lr:g} ({s.lr_source}){method}{edge}: {s.verdict}")
     return lines
 
 
