@@ -392,8 +392,8 @@ def _same_on_two_passes(problem: Problem) -> Tensor:
             f"the data from {where} gives other batches on a second pass (the batches' losses "
             "differ): the loader shuffles (shuffle=True, a random sampler) or augments (random "
             "transforms), so every product would see another matrix",
-            "return a Dataset or DataLoader that reads the same examples in the same order "
-            "with fixed (evaluation) transforms",
+            "build it with shuffle=False and fixed (evaluation) transforms, so that it reads "
+            "the same examples in the same order on every pass",
         )
     return torch.stack(first)
 
