@@ -47,12 +47,19 @@ class _Items:
         self.origin, self.target = origin, target
 
     def __call__(self, items: list) -> tuple[Inputs, Tensor]:
-        xs, ys = [], []
-        for item in items:
-            x, y = pair(item, self.origin, "yields an item of type", self.target)
-            xs.append(inputs(x, self.origin))
-            ys.append(tensor(y, self.origin, "y"))
-        return stack(xs, self.origin, "x", torch.stack), stack(ys, self.origin, "y", torch.stack)
+        pairs = [pair(item, self.origin, "yields an item of type", self.target) for item in items]
+        return self._column([p[0] for p in pairs], "x"), self._column([p[1] for p in pairs], "y")
+
+    def _column(self, values: list, name: str) -> Inputs:
+        """The items' x (or y) stacked: tensors or plain numbers of one type at once (what
+        converting each first gives), anything else (arrays, dicts) converted one by one."""
+        kind = type(values[0])
+        if kind in (int, float, bool) and all(type(v) is kind for v in values):
+            return torch.tensor(values)
+        if not all(isinstance(v, Tensor) for v in values):
+            convert = inputs if name == "x" else functools.partial(tensor, name=name)
+            values = [convert(v, self.origin) for v in values]
+        return stack(values, self.origin, name, torch.stack)
 
 
 class _Batch:
