@@ -136,10 +136,11 @@ class Problem:
         return Batch(x, y, slice(0, num_examples(x)))
 
     def held(self) -> Problem:
-        """The problem with its batches in memory (a stream read once into a list)."""
+        """The problem with its batches in memory (a stream read once into a list that every
+        caller shares)."""
         if not isinstance(self.batches, Stream):
             return self
-        return replace(self, batches=list(self.batches))
+        return replace(self, batches=self.batches.held())
 
     def output_sum(self, fn: Callable[[Tensor, Tensor], Tensor], flat: bool = True) -> Tensor:
         """Σ_b fn(z_b, y_b) over the data at θ without graph (z flattened per example)."""

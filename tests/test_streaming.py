@@ -5,6 +5,8 @@ chosen indices; a loader that shuffles or augments is refused (exit 3) in one li
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -23,6 +25,7 @@ N = 24
 KWARGS = {"in_features": 3, "hidden": [5], "classes": 2}
 
 FACTORIES = """
+import os
 import weakref
 
 import torch
@@ -51,6 +54,9 @@ class Items(Dataset):
 
     def __getitem__(self, i):
         READS.append(int(i))
+        if "RANK" in os.environ:  # under torchrun: what each rank read
+            with open(f"reads_{os.environ['RANK']}.txt", "a") as f:
+                f.write(f"{i}\\n")
         return _tracked(X[i].clone()), int(Y[i])
 
 
@@ -295,3 +301,23 @@ def test_a_streamed_problem_equals_the_held_one_part_by_part(work):
         assert pb.num_samples == pa.num_samples and lb == pytest.approx(la, rel=1e-13)
         assert torch.allclose(ga, gb, rtol=1e-12, atol=1e-15)
     assert b.held().batches[0][0].shape == (5, 3)
+
+
+def test_two_ranks_each_read_their_own_shard_and_equal_one_process(work, capsys, monkeypatch):
+    """Under torchrun a streamed Dataset is sharded by index: each rank reads a contiguous
+    half of the examples, and the figures equal one process's."""
+    args = ["--k", "2", "--k-bottom", "1", "--trace-samples", "4", "--batch-size", "5"]
+    args += ["--strategy", "double-backward"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", "-m", "landscape_cli", "spectrum", *MODEL]
+    command += ["--data", "data.py:dataset", *args, "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    two = json.loads(result.stdout)
+    assert two["distributed"]["examples_per_rank"] == [N // 2, N // 2]
+    for rank, shard in enumerate((range(N // 2), range(N // 2, N))):
+        reads = (work / f"reads_{rank}.txt").read_text().split()
+        assert {int(i) for i in reads} == set(shard)
+    one = report("spectrum", "data.py:dataset", *args, capsys=capsys, monkeypatch=monkeypatch)
+    assert_same({**one, "distributed": None}, {**two, "distributed": None}, rel=1e-10)

@@ -43,6 +43,7 @@ class Stream:
         self.dtype: torch.dtype | None = None
         self.device: torch.device | None = None
         self._first: tuple[Inputs, Tensor] | None = None
+        self._held: list[tuple[Inputs, Tensor]] | None = None
 
     # -- what each kind says ------------------------------------------------------------------
     @property
@@ -78,6 +79,12 @@ class Stream:
             self._first = next(iter(self))
         return self._first
 
+    def held(self) -> list[tuple[Inputs, Tensor]]:
+        """Every batch in a list, read once and kept (for routes that keep graphs anyway)."""
+        if self._held is None:
+            self._held = list(self)
+        return self._held
+
     def cast_to(self, dtype: torch.dtype, device: torch.device) -> Stream:
         out = self._copy()
         out.dtype, out.device = dtype, torch.device(device)
@@ -85,7 +92,7 @@ class Stream:
 
     def _copy(self) -> Stream:
         out = copy.copy(self)
-        out._first = None
+        out._first, out._held = None, None
         return out
 
     def _reading(self) -> Iterator[tuple[Inputs, Tensor]]:
@@ -226,6 +233,6 @@ class SequentialStream(Stream):
         return out
 
     def _copy(self) -> SequentialStream:
-        out = copy.copy(self)
-        out._first, out._counts = None, None
+        out = super()._copy()
+        out._counts = None  # type: ignore[attr-defined]
         return out  # type: ignore[return-value]
