@@ -39,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 D = {features}
 N = {examples}
 LABELS = np.fromfile(os.path.join(HERE, "y.bin"), dtype=np.int64)
+INTS = LABELS.tolist()
 
 
 def _rows(start, count):
@@ -55,13 +56,13 @@ class Rows(Dataset):
         return self.n
 
     def __getitem__(self, i):
-        return _rows(i, 1)[0], int(LABELS[i])
+        return _rows(i, 1)[0], INTS[i]
 
     def __getitems__(self, index):
         if list(index) != list(range(index[0], index[0] + len(index))):
             return [self[i] for i in index]
         x = _rows(index[0], len(index))
-        return [(x[j], int(LABELS[i])) for j, i in enumerate(index)]
+        return [(x[j], INTS[i]) for j, i in enumerate(index)]
 
 
 def streamed():

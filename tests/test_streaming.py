@@ -66,6 +66,12 @@ class Augmented(Items):
         return x + 0.01 * torch.randn(x.shape), y
 
 
+class WithNaN(Items):
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return (x * float("nan") if i == 17 else x), y
+
+
 class InOrder(IterableDataset):
     def __iter__(self):
         for i in range(len(Y)):
@@ -100,6 +106,10 @@ def augmented():
 
 def iterable():
     return DataLoader(InOrder(), batch_size=5)
+
+
+def with_nan():
+    return WithNaN()
 
 
 def tokens():
@@ -259,6 +269,13 @@ def test_a_loader_that_shuffles_or_augments_is_refused(work, fn, words, capsys, 
     assert r.code == 3, r.err
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "shuffle=False" in r.err + lines[0]
+
+
+def test_a_stream_is_checked_for_nan_on_its_first_pass(work, capsys, monkeypatch):
+    r = run(
+        ["spectrum", *MODEL, "--data", "data.py:with_nan", "--batch-size", "5"], capsys, monkeypatch
+    )
+    assert r.code == 2 and "x from factory 'data.py:with_nan' has 3 non-finite values" in r.err
 
 
 def test_dict_inputs_stream_with_a_target(work, capsys, monkeypatch):

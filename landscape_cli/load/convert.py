@@ -22,6 +22,8 @@ def pair(item: Any, origin: str, what: str, target: str | None) -> tuple[Any, An
     """(x, y) from an (x, y) pair, an {"x", "y"} dict, or a flat dict with its `target` entry
     as y and the other entries as the inputs (keyword arguments of the model). `what` words
     the item in messages: "holds a", "returned a", "yields an item", "yields a batch"."""
+    if type(item) is tuple and len(item) == 2:  # the common case first: a stream's every item
+        return item
     if isinstance(item, Mapping):
         if target is not None and target in item:
             return {str(k): v for k, v in item.items() if k != target}, item[target]
@@ -90,7 +92,9 @@ def inputs(x: Any, origin: str) -> Inputs:
     return tensor(x, origin, "x")
 
 
-def validate(x: Any, y: Any, origin: str) -> tuple[Inputs, Tensor]:
+def validate(x: Any, y: Any, origin: str, finite: bool = True) -> tuple[Inputs, Tensor]:
+    """x and y as tensors with one row per example, checked (with `finite`: for NaN and inf
+    too, which a stream does on its first pass only)."""
     x = inputs(x, origin)
     y = tensor(y, origin, "y")
     entries = x.items() if isinstance(x, Mapping) else [("x", x)]
@@ -117,7 +121,7 @@ def validate(x: Any, y: Any, origin: str) -> tuple[Inputs, Tensor]:
         raise InputError(f"y from {origin} has dtype {y.dtype}", "use integer or float targets")
     if not y.is_floating_point():
         y = y.long()  # integer (or bool) labels
-    for name, t in [*entries, ("y", y)]:
+    for name, t in [*entries, ("y", y)] if finite else []:
         if t.is_floating_point():
             bad = (~torch.isfinite(t)).sum().item()
             if bad:

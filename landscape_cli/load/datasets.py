@@ -68,13 +68,13 @@ class _Batch:
     def __init__(self, origin: str, target: str | None, collated: bool = False):
         self.origin, self.target, self.collated = origin, target, collated
 
-    def __call__(self, batch: Any) -> tuple[Inputs, Tensor]:
+    def __call__(self, batch: Any, finite: bool = True) -> tuple[Inputs, Tensor]:
         if self.collated:
             x, y = batch
         else:
             x, y = pair(batch, self.origin, "yields a batch of type", self.target)
             x, y = at_least_1d(inputs(x, self.origin)), at_least_1d(tensor(y, self.origin, "y"))
-        return validate(x, y, self.origin)
+        return validate(x, y, self.origin, finite)
 
 
 def _dataset_stream(ds: Dataset, origin: str, target: str | None) -> Stream:

@@ -31,7 +31,7 @@ from landscape_cli.inputs import Inputs, cast, num_examples, take
 
 STREAM_BATCH = 256  # examples per batch of a streamed Dataset without a batch size
 
-Convert = Callable[[Any], tuple[Inputs, Tensor]]
+Convert = Callable[[Any, bool], tuple[Inputs, Tensor]]  # (raw batch, check for NaN/inf)
 
 
 class Stream:
@@ -40,6 +40,7 @@ class Stream:
     def __init__(self, origin: str, convert: Convert):
         self.origin = origin
         self.convert = convert  # a raw batch -> validated (x, y) on the CPU
+        self.checked = False  # a whole pass was checked for NaN and inf: later ones are not
         self.dtype: torch.dtype | None = None
         self.device: torch.device | None = None
         self._first: tuple[Inputs, Tensor] | None = None
@@ -72,6 +73,7 @@ class Stream:
                 yield x, y
             else:
                 yield cast(x, self.dtype, self.device), cast(y, self.dtype, self.device)
+        self.checked = True
 
     def first(self) -> tuple[Inputs, Tensor]:
         """The first batch (read once and kept: for shape probes and memory estimates)."""
@@ -92,7 +94,7 @@ class Stream:
 
     def _copy(self) -> Stream:
         out = copy.copy(self)
-        out._first, out._held = None, None
+        out._first, out._held, out.checked = None, None, False
         return out
 
     def _reading(self) -> Iterator[tuple[Inputs, Tensor]]:
@@ -137,7 +139,7 @@ class IndexedStream(Stream):
             subset = Subset(self.dataset, self.indices.tolist())
             self._loader = self.make_loader(subset, self.size)
         for raw in self._loader:
-            yield self.convert(raw)
+            yield self.convert(raw, not self.checked)
 
     def select(self, rows: slice) -> Stream:
         out = self._copy()
@@ -202,7 +204,7 @@ class SequentialStream(Stream):
         for raw in self._raw():
             if self.stop is not None and position >= self.stop:
                 return
-            x, y = self.convert(raw)
+            x, y = self.convert(raw, not self.checked)
             n = num_examples(x)
             lo = max(self.start - position, 0)
             hi = n if self.stop is None else min(self.stop - position, n)
