@@ -10,9 +10,9 @@ product is one pass), cast to the problem's dtype and device as they come. Two k
 - `SequentialStream`: an iterable-style Dataset or DataLoader (or a loader with a sampler of
   its own) read from the start on every pass; a subset or shard is a window of positions.
 
-A raw item or batch becomes tensors through `convert` (given by `load.data`, which validates
-it as it validates a file's data), so a streamed and a materialised data set hold the same
-numbers.
+A raw batch becomes tensors through `convert` (given by `load.datasets`: the conversion and
+checks a file's data goes through, NaN and inf on the first whole pass only), so a streamed and
+a held data set hold the same numbers.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ class Stream:
         raise NotImplementedError
 
     def select(self, rows: slice) -> Stream:
-        """The examples at positions `rows` (start and stop given) of this stream."""
+        """The examples at positions `rows` (start and stop given; an `IndexedStream` also
+        takes an index tensor) of this stream."""
         raise NotImplementedError
 
     def batched(self, size: int | None) -> Stream:
