@@ -156,7 +156,7 @@ class IndexedStream(Stream):
 class SequentialStream(Stream):
     """An iterable read from the start on every pass; the examples at positions `window`.
 
-    With `items`, `open()` yields single examples, grouped here into batches of `size` and
+    With `collate`, `open()` yields single examples, grouped here into batches of `size` and
     put together by `collate`; otherwise it yields whole batches (a DataLoader's own)."""
 
     def __init__(
@@ -226,8 +226,8 @@ class SequentialStream(Stream):
             return self
         if self.collate is None:
             raise InputError(
-                f"the iterable-style DataLoader from {self.origin} makes its own batches, so "
-                f"a batch size ({size}) cannot be applied to it",
+                f"the DataLoader from {self.origin} makes its own batches (an iterable-style "
+                f"dataset, or a sampler of its own), so a batch size ({size}) cannot be applied",
                 "leave out --batch-size (set the batch size in the DataLoader), or return "
                 "the Dataset itself",
             )
