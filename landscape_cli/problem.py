@@ -4,7 +4,8 @@ The dataset loss is the mean of ℓ over all N selected examples; each batch of 
 enters with weight n_b/N, so an uneven last batch is exact. `batch_sum` is the one place where
 per-batch results are added up (a distributed run would all-reduce there): the loss, the
 gradient and every curvature product go through it, and only this module and the curvature
-operators' base see the batches.
+operators' base see the batches. The batches are a list held in memory, or a `Stream` read
+anew on every pass (a Dataset or DataLoader from a factory), in the same fixed order.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from landscape_cli.errors import InputError
+from landscape_cli.errors import InputError, NumericalError
 from landscape_cli.inputs import Inputs, cast, concat, describe, num_examples, select_output, take
+from landscape_cli.load.stream import Stream
 from landscape_cli.losses import Loss
 
 
@@ -52,7 +54,7 @@ class Problem:
     model: nn.Module
     names: list[str]
     params: list[Tensor]  # θ, detached, in `names` order
-    batches: list[tuple[Tensor, Tensor]]
+    batches: list[tuple[Tensor, Tensor]] | Stream  # held, or read per pass
     loss: Loss
     num_samples: int
     metadata: dict = field(default_factory=dict)
@@ -130,8 +132,15 @@ class Problem:
 
     def probe_batch(self) -> Batch:
         """The first batch: for shape probes, memory estimates and graph inspection."""
-        x, y = self.batches[0]
+        x, y = self.batches.first() if isinstance(self.batches, Stream) else self.batches[0]
         return Batch(x, y, slice(0, num_examples(x)))
+
+    def held(self) -> Problem:
+        """The problem with its batches in memory (a stream read once into a list that every
+        caller shares)."""
+        if not isinstance(self.batches, Stream):
+            return self
+        return replace(self, batches=self.batches.held())
 
     def output_sum(self, fn: Callable[[Tensor, Tensor], Tensor], flat: bool = True) -> Tensor:
         """Σ_b fn(z_b, y_b) over the data at θ without graph (z flattened per example)."""
@@ -151,6 +160,13 @@ class Problem:
 
     def subsets(self, size: int) -> list[Problem]:
         """The data in consecutive parts of `size` examples, each as its own problem."""
+        if isinstance(self.batches, Stream):
+            n = self.batches.num_examples
+            parts = [slice(i, min(i + size, n)) for i in range(0, n, size)]
+            return [
+                replace(self, batches=self.batches.select(s), num_samples=s.stop - s.start)
+                for s in parts
+            ]
         x = concat([b[0] for b in self.batches])
         y = torch.cat([b[1] for b in self.batches])
         parts = [slice(i, i + size) for i in range(0, len(y), size)]
@@ -219,12 +235,14 @@ def build_problem(
 ) -> Problem:
     """Cast model and data, select θ by regex, split the data into batches and check them.
 
-    With a `world` (distributed.World), this process keeps its shard of the examples and the
+    `x` may be a `Stream` (and y None): its batches are read and cast on every pass, in
+    batches of `batch_size` (default: the stream's own). With a `world` (distributed.World),
+    this process keeps its shard of the examples (a stream reads only its own) and the
     problem's sums are reduced over the processes; `num_samples` counts all of them."""
-    n = num_examples(x)
+    n = x.num_examples if isinstance(x, Stream) else num_examples(x)
     if n == 0:
         raise InputError("the data set is empty", "pass data with at least one example")
-    if n != len(y):
+    if not isinstance(x, Stream) and n != len(y):
         raise InputError(
             f"inputs have {n} examples but targets have {len(y)}",
             "give one target per input",
@@ -237,20 +255,30 @@ def build_problem(
         p.requires_grad_(False)
     names, tensors = [n for n, _ in chosen], [p.detach() for _, p in chosen]
     total = n
-    if world is not None:
-        share = world.shard(n)
-        x, y, n = take(x, share), y[share], len(y[share])
-    x, y = cast(x, dtype, device), cast(y, dtype, device)
-    size = n if not batch_size else batch_size
-    if size < 1:
+    if batch_size and batch_size < 1:
         raise InputError(f"--batch-size must be positive, got {batch_size}", "use e.g. 256")
-    batches = [(take(x, slice(i, i + size)), y[i : i + size]) for i in range(0, n, size)]
+    if isinstance(x, Stream):
+        stream = x if world is None else x.select(world.shard(n))
+        batches = stream.batched(batch_size or None).cast_to(dtype, device)
+    else:
+        batches = _split(x, y, batch_size, dtype, device, world)
     reduce = None if world is None else world.all_reduce
     problem = Problem(
         model, names, tensors, batches, loss, total, metadata or {}, output_key, trainable, reduce
     )
     _check_first_batch(problem)
     return problem
+
+
+def _split(x: Inputs, y: Tensor, batch_size, dtype, device, world) -> list[tuple[Tensor, Tensor]]:
+    """The held data (this process's shard of it) cast and cut into batches."""
+    if world is not None:
+        share = world.shard(len(y))
+        x, y = take(x, share), y[share]
+    x, y = cast(x, dtype, device), cast(y, dtype, device)
+    n = len(y)
+    size = batch_size or n
+    return [(take(x, slice(i, i + size)), y[i : i + size]) for i in range(0, n, size)]
 
 
 def select_params(model: nn.Module, pattern: str | None) -> list[tuple[str, Tensor]]:
@@ -293,7 +321,7 @@ def blocks_of(names: list[str], sizes: list[int]) -> list[Block]:
 
 
 def _check_first_batch(problem: Problem) -> None:
-    x, y = problem.batches[0]
+    x, y = problem.probe_batch()[:2]
     try:
         with torch.no_grad():
             z = problem.outputs(problem.params, x)
@@ -311,14 +339,21 @@ def _check_first_batch(problem: Problem) -> None:
             "the first output dimension must be the batch",
         )
     problem.loss.check(z, y)
-    for _, yb in problem.batches[1:]:
-        problem.loss.check(z[: len(yb)], yb)
+    if isinstance(problem.batches, Stream):
+        sums = _same_on_two_passes(problem)
+    else:
+        for _, yb in problem.batches[1:]:
+            problem.loss.check(z[: len(yb)], yb)
     if problem.num_targets == 0:
         raise InputError(
             "every target is the ignored index: the loss is an empty mean",
             "check the labels and --ignore-index",
         )
-    value = problem.loss_at()
+    if isinstance(problem.batches, Stream):
+        total = sums.sum() if problem.reduce is None else problem.reduce(sums.sum())
+        value = float(total) / problem.num_targets
+    else:
+        value = problem.loss_at()
     if not math.isfinite(value):
         raise InputError(
             f"the loss at these weights is {value}",
@@ -330,6 +365,38 @@ def _check_first_batch(problem: Problem) -> None:
             "remove detach(), torch.no_grad() or non-differentiable ops (argmax, round) from "
             "forward, or choose other --params",
         )
+
+
+def _same_on_two_passes(problem: Problem) -> Tensor:
+    """Each batch's summed loss on two passes over a stream (every batch's targets checked
+    against its outputs): a loader that shuffles or augments gives other batches each time,
+    and a curvature summed over them would change from product to product (curvlinops'
+    determinism check). Returns the first pass's sums."""
+
+    def part(batch: Batch) -> Tensor:
+        z = problem.outputs(problem.params, batch.x)
+        problem.loss.check(z, batch.y)
+        return problem.loss.per_example(z, batch.y).sum().double()
+
+    with torch.no_grad():
+        first, second = problem.batch_map(part), problem.batch_map(part)
+    same = len(first) == len(second)
+    if same:
+        a, b = torch.stack(first), torch.stack(second)
+        same = bool(((a - b).abs() <= 1e-9 * a.abs().max().clamp_min(1e-300)).all())
+    if problem.reduce is not None:  # every process refuses together
+        flag = torch.tensor(float(not same), dtype=torch.float64, device=problem.device)
+        same = float(problem.reduce(flag)) == 0
+    if not same:
+        where = problem.batches.origin  # type: ignore[union-attr]
+        raise NumericalError(
+            f"the data from {where} gives other batches on a second pass (the batches' losses "
+            "differ): the loader shuffles (shuffle=True, a random sampler) or augments (random "
+            "transforms), so every product would see another matrix",
+            "build it with shuffle=False and fixed (evaluation) transforms, so that it reads "
+            "the same examples in the same order on every pass",
+        )
+    return torch.stack(first)
 
 
 def _outputs_depend_on_params(problem: Problem, x: Inputs) -> bool:

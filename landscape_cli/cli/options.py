@@ -114,7 +114,8 @@ TABLE: tuple[Option, ...] = (
       "model's) or 1 (PyTorch's (N, C, d…)); default: from the shapes."),
     Opt("config", Path, None, "TOML file with option values.", LOADS),
     Opt("samples", int, None, "Use a seeded random subset of N examples.", least=1),
-    Opt("batch_size", int, None, "Examples per batch (default: all).", least=1),
+    Opt("batch_size", int, None, "Examples per batch (default: all; a streamed Dataset: 256, "
+      "a DataLoader: its own).", least=1),
     Opt("dtype", Dtype, "float64", "Precision of the model, the data and the products.",
       noun="dtype"),
     Opt("device", str, "auto", "auto | cpu | cuda (or cuda:N)."),

@@ -13,7 +13,7 @@ from landscape_cli.cli.config import find_config, load_config, resolve_with_sour
 from landscape_cli.cli.options import Option, all_names, defaults, options_of
 from landscape_cli.distributed import World, check_shardable, world_from_env
 from landscape_cli.errors import InputError
-from landscape_cli.load import load_checkpoint, load_data
+from landscape_cli.load import load_checkpoint, open_data
 from landscape_cli.losses import get_loss, is_loss_name
 from landscape_cli.problem import Problem, build_problem
 from landscape_cli.render.files import check_outputs
@@ -94,7 +94,7 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
             f"no data for {Path(options['model']).name}",
             "pass --data FILE (.pt/.npz) or --data module:fn, or set `data` in the config",
         )
-    x, y = load_data(
+    x, y = open_data(
         str(options["data"]),
         samples=options["samples"],
         seed=options["seed"],
@@ -102,8 +102,9 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
         allow_code=trusted or "data" not in from_metadata,
         target=options["target"],
     )
+    n = x.num_examples if y is None else len(y)  # y None: x is a Stream, read per pass
     if world is not None:
-        check_shardable(world, len(y))
+        check_shardable(world, n)
     problem = build_problem(
         checkpoint.model,
         x,
@@ -120,7 +121,7 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
     used_sample = sources["model"] == "default"
     model_path = Path(options["model"])
     return Session(
-        problem, options, sources, model_path, checkpoint.metadata, used_sample, world, len(y)
+        problem, options, sources, model_path, checkpoint.metadata, used_sample, world, n
     )
 
 

@@ -89,6 +89,7 @@ class AutogradOperator(CurvatureOperator):
         self.strategy = self._route(strategy)
         self._kept = None
         if self.strategy == "kept-graph":
+            self.problem = problem = problem.held()  # a stream's batches kept with their graphs
             leaves = problem.leaves()
             self._kept = problem.batch_map(lambda b: self.batch_graph(leaves, b))
 

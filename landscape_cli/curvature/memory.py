@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from landscape_cli.inputs import num_examples
 from landscape_cli.problem import Problem
 
 # The kept graphs may take at most this share of the memory free when the operator is built.
@@ -41,5 +42,5 @@ def saved_bytes(build, *args) -> int:
 def choose_kept_graph(problem: Problem, build) -> bool:
     """True when the graphs of every batch, estimated from the first, fit the memory budget."""
     first = problem.probe_batch()
-    per_example = saved_bytes(build, problem.leaves(), first) / len(first.x)
+    per_example = saved_bytes(build, problem.leaves(), first) / num_examples(first.x)
     return per_example * problem.num_samples <= MEMORY_SHARE * free_memory_bytes(problem.device)
