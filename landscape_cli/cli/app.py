@@ -12,7 +12,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from typer.core import TyperGroup
 
 from landscape_cli.cli.options import COMMANDS, TABLE
@@ -162,12 +168,15 @@ def log(message: str) -> None:
 
 @contextmanager
 def progress(description: str, total: int | None = None):
-    """A progress bar on stderr; yields a callback taking the count done so far."""
+    """A progress bar on stderr; yields a callback taking the count done so far (with a
+    total, the bar shows the time left too)."""
+    eta = [TextColumn("ETA"), TimeRemainingColumn()] if total else []
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}"),
         TimeElapsedColumn(),
+        *eta,
         console=err,
         transient=True,
         disable=not err.is_terminal or not is_main_process(),

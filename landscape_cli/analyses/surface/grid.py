@@ -1,0 +1,198 @@
+"""Many losses at once: L(θ + Σ_k c_mk·d_k) at M points, every one through `Problem.batch_sum`.
+
+Points go in groups: each group is one pass over the data and one reduction (one all-reduce
+under torchrun), each rank evaluating its own shard. Within a group the points are either
+stacked (`vmap`: torch.func.vmap over stacked parameter sets, several points per forward
+pass) or taken one after another (`loop`). `auto` measures: the first point alone, then two
+stacked; it keeps stacking, doubling the group while the time per point falls and the memory
+allows, else it loops. A model whose forward vmap cannot run (`.item()`, data-dependent
+control flow) falls back to the loop silently. Under torchrun the ranks add their timings
+(one reduction) so that every rank takes the same route.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from landscape_cli.curvature.memory import free_memory_bytes, saved_bytes
+from landscape_cli.problem import Problem
+
+MAX_GROUP = 64  # points per pass at most
+MEMORY_SHARE = 0.25  # the stacked activations may take this share of the free memory
+GAIN = 0.9  # a larger group is kept when its time per point is below this share of the last
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How the points were evaluated (`losses` is not serialised)."""
+
+    mode: str  # "vmap" | "loop"
+    points: int
+    points_per_pass: int  # the largest group stacked into one forward pass (1 for the loop)
+    reductions: int  # passes over the data, each one reduction
+    seconds: float
+    note: str
+    losses: Tensor | None = field(default=None, repr=False)
+
+
+class Points:
+    """θ + C·D for rows of the coordinates C (M, k): stacked parameter tensors (m, *shape)."""
+
+    def __init__(self, base: list[Tensor], directions: list[list[Tensor]], coords: Tensor):
+        self.base = base
+        self.stacked = [torch.stack([d[i] for d in directions]) for i in range(len(base))]
+        self.coords = coords.to(dtype=base[0].dtype, device=base[0].device)
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+    def group(self, rows: slice) -> list[Tensor]:
+        c = self.coords[rows]
+        return [b + torch.tensordot(c, d, dims=1) for b, d in zip(self.base, self.stacked)]
+
+
+def vmap_losses(problem: Problem, params: list[Tensor]) -> Tensor:
+    """The losses of m stacked parameter sets (m, *shape): one pass, one reduction."""
+
+    def part(batch):
+        return torch.func.vmap(lambda *ps: problem.batch_loss(list(ps), batch))(*params)
+
+    with torch.no_grad():
+        return problem.batch_sum(part)
+
+
+def loop_losses(problem: Problem, params: list[Tensor]) -> Tensor:
+    """The same, one point after another inside each batch: one pass, one reduction."""
+    m = params[0].shape[0]
+
+    def part(batch):
+        return torch.stack([problem.batch_loss([p[j] for p in params], batch) for j in range(m)])
+
+    with torch.no_grad():
+        return problem.batch_sum(part)
+
+
+def point_losses(
+    problem: Problem,
+    base: list[Tensor],
+    directions: list[list[Tensor]],
+    coords: Tensor,
+    *,
+    mode: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """L at θ = base + Σ_k coords[m, k]·directions[k] for every row m (float64 losses)."""
+    start = time.perf_counter()
+    points = Points(base, directions, coords)
+    run = _Run(problem, points, progress or (lambda n: None))
+    cap = min(MAX_GROUP, len(points), group_cap(problem))
+    if mode == "loop" or cap < 2:
+        note = "asked for" if mode == "loop" else "memory allows one point per pass"
+        run.loop_rest(min(cap, 8))
+    elif mode == "vmap":
+        note = "asked for"
+        if not run.try_vmap(cap):
+            note = "vmap cannot run this model: loop"
+            run.loop_rest(min(cap, 8))
+        else:
+            run.vmap_rest(cap)
+    else:
+        note = run.auto(cap)
+    losses = torch.cat(run.done).double().cpu()
+    return Evaluation(
+        run.mode,
+        len(points),
+        run.widest,
+        run.reductions,
+        time.perf_counter() - start,
+        note,
+        losses,
+    )
+
+
+def group_cap(problem: Problem) -> int:
+    """How many stacked points fit: the share of free memory over one point's activations
+    (the tensors a forward pass with graph saves on the largest batch: an upper bound)."""
+    probe = problem.probe_batch()
+    per_point = saved_bytes(problem.batch_loss, problem.leaves(), probe)
+    per_point += sum(p.numel() * p.element_size() for p in problem.params)
+    free = MEMORY_SHARE * free_memory_bytes(problem.device)
+    return max(1, min(MAX_GROUP, int(free // max(per_point, 1))))
+
+
+class _Run:
+    """The evaluation in progress: groups done so far and the route taken."""
+
+    def __init__(self, problem: Problem, points: Points, tell: Callable[[int], None]):
+        self.problem, self.points, self.tell = problem, points, tell
+        self.done: list[Tensor] = []
+        self.next, self.reductions, self.widest, self.mode = 0, 0, 1, "loop"
+
+    def _group(self, size: int, fn) -> float:
+        """Evaluate the next `size` points with `fn`; the seconds per point."""
+        rows = slice(self.next, min(self.next + size, len(self.points)))
+        t = time.perf_counter()
+        values = fn(self.problem, self.points.group(rows)).reshape(-1).cpu()
+        seconds = (time.perf_counter() - t) / len(values)
+        self.done.append(values)
+        self.next, self.reductions = rows.stop, self.reductions + 1
+        self.tell(self.next)
+        return seconds
+
+    def left(self) -> int:
+        return len(self.points) - self.next
+
+    def try_vmap(self, size: int) -> float | None:
+        """Seconds per point of a stacked group, or None (nothing done) when vmap fails."""
+        try:
+            seconds = self._group(size, vmap_losses)
+        except Exception:  # vmap cannot run this forward: the loop will
+            return None
+        self.mode, self.widest = "vmap", max(self.widest, size)
+        return seconds
+
+    def loop_rest(self, size: int) -> None:
+        self.mode = "loop"
+        while self.left():
+            self._group(max(1, size), loop_losses)
+
+    def vmap_rest(self, size: int) -> None:
+        while self.left():
+            self._group(size, vmap_losses)
+
+    def auto(self, cap: int) -> str:
+        single = self._group(1, loop_losses)
+        if not self.left():
+            return "one point"
+        size = 2
+        stacked = self.try_vmap(min(size, self.left()))
+        if stacked is None or not self._agree_faster(stacked, single):
+            if stacked is None:
+                note = "vmap cannot run this model: loop"
+            else:
+                note = "measured: stacking was slower than one point per pass"
+            self.loop_rest(min(cap, 8))
+            return note
+        best = stacked
+        while self.left() and size * 2 <= cap:
+            seconds = self._group(min(size * 2, self.left()), vmap_losses)
+            if not self._agree_faster(seconds, GAIN * best):
+                break
+            size, best = size * 2, seconds
+        self.widest = size
+        self.vmap_rest(size)
+        return f"measured: {size} points per pass"
+
+    def _agree_faster(self, a: float, b: float) -> bool:
+        """a < b, decided the same on every rank (the ranks' times are added)."""
+        if self.problem.reduce is None:
+            return a < b
+        total = self.problem.reduce(
+            torch.tensor([a, b], dtype=torch.float64, device=self.problem.device)
+        )
+        return bool(total[0] < total[1])
