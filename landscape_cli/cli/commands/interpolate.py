@@ -34,7 +34,7 @@ def interpolate(cli: dict) -> None:
             "pass both: landscape interpolate a.pt b.pt ...",
         )
     settings = interpolation_settings(opt)
-    _, _, checkpoint_b, _, _ = open_model("interpolate", {**cli, "model": opt["model_b"]})
+    _, _, checkpoint_b, _, _ = open_model("interpolate", second_checkpoint(cli, session))
     ends = match_ends(
         session.problem, checkpoint_b.model, str(session.model_path), str(opt["model_b"])
     )
@@ -55,3 +55,16 @@ def interpolate(cli: dict) -> None:
         ),
         opt,
     )
+
+
+def second_checkpoint(cli: dict, session) -> dict:
+    """B's options: A's, with B as the model; B is built by A's factory (the one given, or
+    the one A's metadata named and that already ran for A) unless given one of its own."""
+    opt, meta = session.options, session.metadata
+    factory = opt["model_factory"] or meta.get("factory")
+    kwargs = opt["factory_kwargs"] if opt["model_factory"] else meta.get("factory_kwargs")
+    out = {**cli, "model": opt["model_b"]}
+    if cli.get("model_factory") is None and isinstance(factory, str):
+        out["model_factory"] = factory
+        out["factory_kwargs"] = kwargs if isinstance(kwargs, dict) else cli.get("factory_kwargs")
+    return out

@@ -120,7 +120,8 @@ def draw_interpolation(report: InterpolationReport, target) -> None:
     ax.set_ylim(loss.min() - 0.15 * span, loss.max() + 0.25 * span)
     ax.set_xlabel("α")
     ax.set_ylabel("loss")
-    ax.set_title(f"between the checkpoints (buffers {r.buffers})")
+    buffers = "no buffers" if r.buffers == "none" else f"buffers {r.buffers}"
+    ax.set_title(f"between the checkpoints ({buffers})")
     if r.accuracy is not None:
         right = ax.twinx()
         right.plot(a, r.accuracy, "C4-", alpha=0.5, lw=1)
