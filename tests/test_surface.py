@@ -394,3 +394,21 @@ def test_bad_interpolation_inputs_are_one_line(tmp_path, capsys, monkeypatch):
         run(["interpolate", sample, sample, "--reset-bn"], capsys, monkeypatch),
         "no BatchNorm layer",
     )
+
+
+def test_surface_on_two_ranks_equals_one_process(tmp_path, capsys, monkeypatch):
+    """Each rank its shard, one reduction per group of points; the route (vmap or loop) is
+    decided on the ranks' added timings, so both ranks take it."""
+    from test_distributed import close, torchrun
+
+    args = ["surface", "--grid", "3", "--json"]
+    result = torchrun(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    two = json.loads(result.stdout)
+    assert two["distributed"]["examples_per_rank"] == [512, 512]
+    monkeypatch.chdir(tmp_path)
+    one = json.loads(run(args, capsys, monkeypatch).out)
+    for row_one, row_two in zip(one["loss"], two["loss"], strict=True):
+        assert all(close(a, b) for a, b in zip(row_one, row_two, strict=True))
+    assert all(close(a, b) for a, b in zip(one["slopes"], two["slopes"], strict=True))
+    assert close(one["curvature"][0][1], two["curvature"][0][1])
