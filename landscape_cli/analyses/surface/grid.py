@@ -23,6 +23,7 @@ from landscape_cli.curvature.memory import free_memory_bytes, saved_bytes
 from landscape_cli.problem import Problem
 
 MAX_GROUP = 64  # points per pass at most
+LOOP_GROUP = 8  # points per pass over the data (one reduction) in the loop
 MEMORY_SHARE = 0.25  # the stacked activations may take this share of the free memory
 GAIN = 0.9  # a larger group is kept when its time per point is below this share of the last
 
@@ -90,19 +91,22 @@ def point_losses(
     start = time.perf_counter()
     points = Points(base, directions, coords)
     run = _Run(problem, points, progress or (lambda n: None))
-    cap = min(MAX_GROUP, len(points), group_cap(problem))
-    if mode == "loop" or cap < 2:
-        note = "asked for" if mode == "loop" else "memory allows one point per pass"
-        run.loop_rest(min(cap, 8))
-    elif mode == "vmap":
+    if mode == "loop":
         note = "asked for"
-        if not run.try_vmap(cap):
+        run.loop_rest()
+    elif mode == "vmap":
+        cap = min(len(points), group_cap(problem))
+        note = "asked for"
+        if cap < 2:
+            note = "memory allows one point per pass: loop"
+            run.loop_rest()
+        elif run.try_vmap(cap) is None:
             note = "vmap cannot run this model: loop"
-            run.loop_rest(min(cap, 8))
+            run.loop_rest()
         else:
             run.vmap_rest(cap)
     else:
-        note = run.auto(cap)
+        note = run.auto()
     losses = torch.cat(run.done).double().cpu()
     return Evaluation(
         run.mode,
@@ -156,16 +160,18 @@ class _Run:
         self.mode, self.widest = "vmap", max(self.widest, size)
         return seconds
 
-    def loop_rest(self, size: int) -> None:
-        self.mode = "loop"
+    def loop_rest(self) -> None:
+        self.mode, self.widest = "loop", 1
         while self.left():
-            self._group(max(1, size), loop_losses)
+            self._group(LOOP_GROUP, loop_losses)
 
     def vmap_rest(self, size: int) -> None:
         while self.left():
             self._group(size, vmap_losses)
 
-    def auto(self, cap: int) -> str:
+    def auto(self) -> str:
+        """One point alone, then two stacked: the faster route goes on (the memory cap is
+        measured only when stacking wins)."""
         single = self._group(1, loop_losses)
         if not self.left():
             return "one point"
@@ -175,9 +181,10 @@ class _Run:
             if stacked is None:
                 note = "vmap cannot run this model: loop"
             else:
-                note = "measured: stacking was slower than one point per pass"
-            self.loop_rest(min(cap, 8))
+                note = "measured: stacking was slower than one point at a time"
+            self.loop_rest()
             return note
+        cap = min(len(self.points), group_cap(self.problem))
         best = stacked
         while self.left() and size * 2 <= cap:
             seconds = self._group(min(size * 2, self.left()), vmap_losses)
