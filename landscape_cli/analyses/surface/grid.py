@@ -98,10 +98,10 @@ def point_losses(
         cap = min(len(points), group_cap(problem))
         note = "asked for"
         if cap < 2:
-            note = "memory allows one point per pass: loop"
+            note = "memory allows one point per pass"
             run.loop_rest()
         elif run.try_vmap(cap) is None:
-            note = "vmap cannot run this model: loop"
+            note = "vmap cannot run this model"
             run.loop_rest()
         else:
             run.vmap_rest(cap)
@@ -179,9 +179,9 @@ class _Run:
         stacked = self.try_vmap(min(size, self.left()))
         if stacked is None or not self._agree_faster(stacked, single):
             if stacked is None:
-                note = "vmap cannot run this model: loop"
+                note = "vmap cannot run this model"
             else:
-                note = "measured: stacking was slower than one point at a time"
+                note = "measured: stacking was slower"
             self.loop_rest()
             return note
         cap = min(len(self.points), group_cap(self.problem))
@@ -193,7 +193,7 @@ class _Run:
             size, best = size * 2, seconds
         self.widest = size
         self.vmap_rest(size)
-        return f"measured: {size} points per pass"
+        return "measured: faster than one point at a time"
 
     def _agree_faster(self, a: float, b: float) -> bool:
         """a < b, decided the same on every rank (the ranks' times are added)."""

@@ -122,7 +122,7 @@ def _surface_lines(r: SurfaceReport) -> list[str]:
         f"({t.share:.0%} of the grid's points inside)"
     )
     e = r.evaluation
-    per_pass = f"{e.points_per_pass} points per pass" if e.mode == "vmap" else "one per pass"
+    per_pass = f"{e.points_per_pass} points per pass" if e.mode == "vmap" else "one at a time"
     lines.append(
         f"evaluation       {e.points} points, {e.mode} ({per_pass}; {e.note}), "
         f"{e.reductions} passes over the data, {e.seconds:.2f} s"
