@@ -412,3 +412,20 @@ def test_surface_on_two_ranks_equals_one_process(tmp_path, capsys, monkeypatch):
         assert all(close(a, b) for a, b in zip(row_one, row_two, strict=True))
     assert all(close(a, b) for a, b in zip(one["slopes"], two["slopes"], strict=True))
     assert close(one["curvature"][0][1], two["curvature"][0][1])
+
+
+def test_direction_files_load_safely(tmp_path, capsys, monkeypatch):
+    """.safetensors files load; a pickle holding an object is refused without unpickling it."""
+    from pathlib import PurePosixPath
+
+    from safetensors.torch import save_file
+
+    state = torch.load(SAMPLE_CHECKPOINT, weights_only=True)["state_dict"]
+    save_file({k: torch.ones_like(v) for k, v in state.items()}, tmp_path / "d.safetensors")
+    torch.save({**state, "note": PurePosixPath("x")}, tmp_path / "evil.pt")
+    monkeypatch.chdir(tmp_path)
+    base = ["surface", SAMPLE_CHECKPOINT, "--dims", "1", "--grid", "2", "--json"]
+    r = run([*base, "--directions", "d.safetensors"], capsys, monkeypatch)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["directions"][0]["norm"] == pytest.approx(3300**0.5)
+    one_line_error(run([*base, "--directions", "evil.pt"], capsys, monkeypatch), "evil.pt")
