@@ -3,9 +3,9 @@
 Points go in groups: each group is one pass over the data and one reduction (one all-reduce
 under torchrun), each rank evaluating its own shard. Within a group the points are either
 stacked (`vmap`: torch.func.vmap over stacked parameter sets, several points per forward
-pass) or taken one after another (`loop`). `auto` measures: the first point alone, then two
-stacked; it keeps stacking, doubling the group while the time per point falls and the memory
-allows, else it loops. A model whose forward vmap cannot run (`.item()`, data-dependent
+pass) or taken one after another (`loop`). `auto` measures: the first point alone, then
+stacked groups of 2, 4, 8, ... while the time per point keeps falling and the memory allows;
+the faster route goes on. A model whose forward vmap cannot run (`.item()`, data-dependent
 control flow) falls back to the loop silently. Under torchrun the ranks add their timings
 (one reduction) so that every rank takes the same route.
 """
@@ -121,12 +121,18 @@ def point_losses(
 
 def group_cap(problem: Problem) -> int:
     """How many stacked points fit: the share of free memory over one point's activations
-    (the tensors a forward pass with graph saves on the largest batch: an upper bound)."""
+    (the tensors a forward pass with graph saves on the largest batch: an upper bound).
+    Under torchrun the smallest cap of the ranks (their free memory differs)."""
     probe = problem.probe_batch()
     per_point = saved_bytes(problem.batch_loss, problem.leaves(), probe)
     per_point += sum(p.numel() * p.element_size() for p in problem.params)
     free = MEMORY_SHARE * free_memory_bytes(problem.device)
-    return max(1, min(MAX_GROUP, int(free // max(per_point, 1))))
+    cap = max(1, min(MAX_GROUP, int(free // max(per_point, 1))))
+    if problem.reduce is None:
+        return cap
+    fits = [1.0 if cap >= k else 0.0 for k in range(1, MAX_GROUP + 1)] + [1.0]
+    total = problem.reduce(torch.tensor(fits, dtype=torch.float64, device=problem.device)).cpu()
+    return int((total[:-1] == total[-1]).sum())  # sizes every rank fits (the last: the ranks)
 
 
 class _Run:
@@ -170,29 +176,34 @@ class _Run:
             self._group(size, vmap_losses)
 
     def auto(self) -> str:
-        """One point alone, then two stacked: the faster route goes on (the memory cap is
-        measured only when stacking wins)."""
+        """One point alone, then stacked groups of 2, 4, 8, ... while the time per point keeps
+        falling (by 10% a doubling) and the memory allows; the fastest route goes on (the
+        memory cap is measured only past 4 points)."""
         single = self._group(1, loop_losses)
         if not self.left():
             return "one point"
-        size = 2
-        stacked = self.try_vmap(min(size, self.left()))
-        if stacked is None or not self._agree_faster(stacked, single):
-            if stacked is None:
-                note = "vmap cannot run this model"
-            else:
-                note = "measured: stacking was slower"
+        stacked = self.try_vmap(min(2, self.left()))
+        if stacked is None:
             self.loop_rest()
-            return note
-        cap = min(len(self.points), group_cap(self.problem))
-        best = stacked
-        while self.left() and size * 2 <= cap:
+            return "vmap cannot run this model"
+        best_size, best, size, last, cap = 2, stacked, 2, stacked, None
+        while self.left():
+            if size * 2 > 4:
+                cap = cap or min(len(self.points), group_cap(self.problem))
+                if size * 2 > cap:
+                    break
             seconds = self._group(min(size * 2, self.left()), vmap_losses)
-            if not self._agree_faster(seconds, GAIN * best):
+            size, improved = size * 2, self._agree_faster(seconds, GAIN * last)
+            if self._agree_faster(seconds, best):
+                best_size, best = size, seconds
+            if not improved:
                 break
-            size, best = size * 2, seconds
-        self.widest = size
-        self.vmap_rest(size)
+            last = seconds
+        if not self._agree_faster(best, single):
+            self.loop_rest()
+            return "measured: stacking was slower"
+        self.widest = best_size
+        self.vmap_rest(best_size)
         return "measured: faster than one point at a time"
 
     def _agree_faster(self, a: float, b: float) -> bool:
