@@ -26,6 +26,7 @@ MAX_GROUP = 64  # points per pass at most
 LOOP_GROUP = 8  # points per pass over the data (one reduction) in the loop
 MEMORY_SHARE = 0.25  # the stacked activations may take this share of the free memory
 GAIN = 0.9  # a larger group is kept when its time per point is below this share of the last
+WASTE = 0.01  # probing groups slower than the loop may cost this share of the points at most
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,15 @@ class _Run:
         self.problem, self.points, self.tell = problem, points, tell
         self.done: list[Tensor] = []
         self.next, self.reductions, self.widest, self.mode = 0, 0, 1, "loop"
+        # on the CPU the process's own time (a shared machine's load does not change it)
+        self.clock = time.perf_counter if problem.device.type == "cuda" else time.process_time
 
     def _group(self, size: int, fn) -> float:
         """Evaluate the next `size` points with `fn`; the seconds per point."""
         rows = slice(self.next, min(self.next + size, len(self.points)))
-        t = time.perf_counter()
+        t = self.clock()
         values = fn(self.problem, self.points.group(rows)).reshape(-1).cpu()
-        seconds = (time.perf_counter() - t) / len(values)
+        seconds = (self.clock() - t) / len(values)
         self.done.append(values)
         self.next, self.reductions = rows.stop, self.reductions + 1
         self.tell(self.next)
@@ -176,41 +179,47 @@ class _Run:
             self._group(size, vmap_losses)
 
     def auto(self) -> str:
-        """One point alone, then stacked groups of 2, 4, 8, ... while the time per point keeps
-        falling (by 10% a doubling) and the memory allows; the fastest route goes on (the
-        memory cap is measured only past 4 points)."""
-        single = self._group(1, loop_losses)
+        """Two points one at a time, then stacked groups of 2, 4, 8, ... while the time per
+        point falls, or while what the slower groups cost stays within WASTE of the points
+        (the memory cap is measured only past 4 points); the fastest route goes on. Under
+        torchrun the times are the ranks' sums, so every rank decides the same."""
+        single = self._timed(2, loop_losses)
         if not self.left():
-            return "one point"
-        stacked = self.try_vmap(min(2, self.left()))
-        if stacked is None:
+            return "two points"
+        try:
+            stacked = self._timed(min(2, self.left()), vmap_losses)
+        except Exception:  # vmap cannot run this forward: the loop will
             self.loop_rest()
             return "vmap cannot run this model"
-        best_size, best, size, last, cap = 2, stacked, 2, stacked, None
+        self.mode = "vmap"
+        budget, cap = WASTE * len(self.points), None
+        best_size, best, size, last = 2, stacked, 2, stacked
+        waste = 2 * max(0.0, stacked / single - 1)
         while self.left():
+            losing = last >= GAIN * single
+            if losing and waste + 2 * size * max(0.0, last / single - 1) > budget:
+                break  # stacking loses, and a larger group would cost more than allowed
             if size * 2 > 4:
                 cap = cap or min(len(self.points), group_cap(self.problem))
                 if size * 2 > cap:
                     break
-            seconds = self._group(min(size * 2, self.left()), vmap_losses)
-            size, improved = size * 2, self._agree_faster(seconds, GAIN * last)
-            if self._agree_faster(seconds, best):
+            size *= 2
+            seconds = self._timed(min(size, self.left()), vmap_losses)
+            waste += size * max(0.0, seconds / single - 1)
+            if seconds < best:
                 best_size, best = size, seconds
-            if not improved:
-                break
             last = seconds
-        if not self._agree_faster(best, single):
+        if best >= single:
             self.loop_rest()
             return "measured: stacking was slower"
         self.widest = best_size
         self.vmap_rest(best_size)
         return "measured: faster than one point at a time"
 
-    def _agree_faster(self, a: float, b: float) -> bool:
-        """a < b, decided the same on every rank (the ranks' times are added)."""
+    def _timed(self, size: int, fn) -> float:
+        """A group's seconds per point; under torchrun the sum over the ranks."""
+        seconds = self._group(size, fn)
         if self.problem.reduce is None:
-            return a < b
-        total = self.problem.reduce(
-            torch.tensor([a, b], dtype=torch.float64, device=self.problem.device)
-        )
-        return bool(total[0] < total[1])
+            return seconds
+        t = torch.tensor([seconds], dtype=torch.float64, device=self.problem.device)
+        return float(self.problem.reduce(t))
