@@ -8,7 +8,8 @@ examples), cross-entropy. The 441 single evaluations are
 `Problem.loss_at` at each grid point, one after another; the surface is
 `analyses.surface.point_losses` in its `auto` mode (what `landscape surface` runs), and for
 the record its forced `vmap` and `loop` modes. The ratio is the surface's time over the 441
-single evaluations', in CPU time (one thread: what the other processes of a shared machine do
+single evaluations', each measured twice in the order single, surface, surface, single, in
+CPU time (one thread: what the other processes of a shared machine do
 not change; wall time beside it); the losses agree to round-off.
 """
 
@@ -81,25 +82,31 @@ def bench(name: str, problem, grid: int, modes: list[str]) -> None:
         f"points, {torch.get_num_threads()} threads"
     )
     problem.loss_at()  # warm-up
-    clock = Clock()
-    single = [problem.loss_at(theta + float(s) * d1 + float(t) * d2) for s, t in coords.tolist()]
-    singles = clock.read()
-    print(
-        f"  {len(coords)} single loss evaluations   {singles[0]:7.2f} s CPU "
-        f"({singles[1]:.2f} s wall)"
-    )
-    single = torch.tensor(single, dtype=torch.float64)
-    for mode in modes:
-        tensors = [d.tensors for d in directions]
+    tensors = [d.tensors for d in directions]
+
+    def singles() -> tuple[float, float, torch.Tensor]:
+        clock = Clock()
+        values = [
+            problem.loss_at(theta + float(s) * d1 + float(t) * d2) for s, t in coords.tolist()
+        ]
+        return (*clock.read(), torch.tensor(values, dtype=torch.float64))
+
+    def surface(mode: str):
         clock = Clock()
         ev = point_losses(problem, problem.params, tensors, coords, mode=mode)
-        cpu, wall = clock.read()
+        return (*clock.read(), ev)
+
+    for mode in modes:  # A B B A: a load that drifts during the run cancels out
+        s1, w1, single = singles()
+        a1, v1, ev = surface(mode)
+        a2, v2, _ = surface(mode)
+        s2, w2, _ = singles()
         error = float((ev.losses - single).abs().max() / single.abs().max())
         print(
-            f"  surface, {mode:4s} mode            {cpu:7.2f} s CPU ({wall:.2f} s wall)   ratio "
-            f"{cpu / singles[0]:.3f} CPU, {wall / singles[1]:.3f} wall   ({ev.mode}, "
-            f"{ev.points_per_pass} per pass, {ev.reductions} passes; {ev.note}; "
-            f"max rel. difference {error:.1e})"
+            f"  {len(coords)} single evaluations {(s1 + s2) / 2:6.2f} s CPU, surface ({mode}) "
+            f"{(a1 + a2) / 2:6.2f} s CPU: ratio {(a1 + a2) / (s1 + s2):.3f} CPU, "
+            f"{(v1 + v2) / (w1 + w2):.3f} wall ({ev.mode}, {ev.points_per_pass} per pass, "
+            f"{ev.reductions} passes; {ev.note}; max rel. difference {error:.1e})"
         )
 
 
