@@ -27,6 +27,7 @@ LOOP_GROUP = 8  # points per pass over the data (one reduction) in the loop
 MEMORY_SHARE = 0.25  # the stacked activations may take this share of the free memory
 GAIN = 0.9  # a larger group is kept when its time per point is below this share of the last
 WASTE = 0.01  # probing groups slower than the loop may cost this share of the points at most
+CLOSE = 1.25  # a losing group size is doubled only while within this factor of the loop
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ class _Run:
 
     def auto(self) -> str:
         """Two points one at a time, then stacked groups of 2, 4, 8, ... while the time per
-        point falls, or while what the slower groups cost stays within WASTE of the points
+        point falls, or while a slower group is within CLOSE of the loop and what the slower
+        groups cost stays within WASTE of the points
         (the memory cap is measured only past 4 points); the fastest route goes on. Under
         torchrun the times are the ranks' sums, so every rank decides the same."""
         single = self._timed(2, loop_losses)
@@ -197,8 +199,10 @@ class _Run:
         waste = 2 * max(0.0, stacked / single - 1)
         while self.left():
             losing = last >= GAIN * single
-            if losing and waste + 2 * size * max(0.0, last / single - 1) > budget:
-                break  # stacking loses, and a larger group would cost more than allowed
+            if losing and (
+                last > CLOSE * single or waste + 2 * size * (last / single - 1) > budget
+            ):
+                break  # stacking loses clearly, or a larger group would cost more than allowed
             if size * 2 > 4:
                 cap = cap or min(len(self.points), group_cap(self.problem))
                 if size * 2 > cap:
