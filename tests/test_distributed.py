@@ -81,5 +81,5 @@ def test_commands_not_yet_data_parallel_refuse_in_one_line(tmp_path, command):
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert lines == [
         f"error: `landscape {command}` does not run data-parallel yet. run it in one process "
-        "(without torchrun); spectrum and taylor-check run under it"
+        "(without torchrun); spectrum, taylor-check, surface and interpolate run under it"
     ]

@@ -97,7 +97,16 @@ def test_config_types_follow_the_running_command(tmp_path, capsys, monkeypatch):
 def test_help_lists_the_commands_in_the_readmes_order():
     text = script("--help").stdout.split("Commands:")[1]
     listed = [line.split()[0] for line in text.splitlines() if line.strip()]
-    assert listed == ["spectrum", "ggn-gap", "taylor-check", "sharpness", "gate", "params"]
+    assert listed == [
+        "spectrum",
+        "ggn-gap",
+        "taylor-check",
+        "sharpness",
+        "gate",
+        "surface",
+        "interpolate",
+        "params",
+    ]
 
 
 @pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")

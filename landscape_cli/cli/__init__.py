@@ -1,4 +1,5 @@
-"""Command line: `landscape spectrum|ggn-gap|taylor-check|sharpness|gate|params`."""
+"""Command line: `landscape spectrum|ggn-gap|taylor-check|sharpness|gate|surface|interpolate|
+params`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from landscape_cli.cli.app import app, main
 from landscape_cli.cli.commands import (  # noqa: F401 (registers them)
     gate,
     ggn_gap,
+    interpolate,
     params,
     sharpness,
     spectrum,
+    surface,
     taylor_check,
 )
 

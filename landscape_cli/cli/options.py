@@ -22,11 +22,19 @@ from typing import Annotated, Any
 
 import typer
 
-ALL = ("spectrum", "ggn_gap", "taylor_check", "sharpness", "gate")  # the analyses of a problem
+ALL = (  # the analyses of a problem
+    "spectrum",
+    "ggn_gap",
+    "taylor_check",
+    "sharpness",
+    "gate",
+    "surface",
+    "interpolate",
+)
 COMMANDS = (*ALL, "params")
 LOADS = COMMANDS  # options that load a model (or say what to do with a report)
-SOLVED = ("spectrum", "ggn_gap", "sharpness", "gate")  # commands that run the eigen-solver
-CERTIFIED = ("spectrum", "ggn_gap", "sharpness")  # commands that report eigenpairs
+SOLVED = ("spectrum", "ggn_gap", "sharpness", "gate", "surface")  # run the eigen-solver
+CERTIFIED = ("spectrum", "ggn_gap", "sharpness", "surface")  # commands that report eigenpairs
 TAYLOR = ("taylor_check", "gate")  # the gate's taylor_order metric runs the taylor-check
 
 
@@ -48,6 +56,12 @@ class Dtype(StrEnum):
     float64 = "float64"
     float32 = "float32"
     bfloat16 = "bfloat16"
+
+
+class Normalize(StrEnum):
+    filter = "filter"
+    layer = "layer"
+    none = "none"
 
 
 class Strategy(StrEnum):
@@ -213,6 +227,25 @@ TABLE: tuple[Option, ...] = (
     Opt("min", list, None, "The metric must stay above VALUE (repeatable).", ("gate",),
       metavar="NAME=VALUE"),
     Opt("junit", Path, None, "Write a JUnit XML file, one test case per threshold.", ("gate",)),
+    # -- surface and interpolate ----------------------------------------------------------
+    Opt("model_b", Path, None, "The second checkpoint (α = 1); the first is α = 0.",
+      ("interpolate",), argument=True),
+    Opt("grid", int, 21, "Grid points along each direction.", ("surface",), least=2),
+    Opt("range", str, "-1,1", "The coordinates' interval a,b (a < b); write --range=-1,1.",
+      ("surface",), metavar="A,B"),
+    Opt("range", str, "0,1", "The interval of α, a,b (a < b); --range=-0.5,1.5 extrapolates.",
+      ("interpolate",), metavar="A,B"),
+    Opt("dims", int, 2, "2: a plane through θ, 1: a line.", ("surface",), least=1),
+    Opt("directions", str, "random", "random | hessian (the top eigenvectors, certified) | "
+      "A.pt,B.pt (state dicts of θ's parameters; one file for --dims 1).", ("surface",)),
+    Opt("normalize", Normalize, "filter", "How random directions (and files, when given) are "
+      "scaled: each filter, each weight tensor, or not at all (random: unit norm; files: as "
+      "given, the default for files).", ("surface",), noun="normalisation"),
+    Opt("log", bool, False, "Log-scaled loss in the figure.", ("surface",)),
+    Opt("steps", int, 21, "How many values of α, evenly spaced over --range.",
+      ("interpolate",), least=2),
+    Opt("reset_bn", bool, False, "Re-estimate the BatchNorm statistics on the data at each α "
+      "(default: interpolate them).", ("interpolate",)),
     # -- output ---------------------------------------------------------------------------
     Opt("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
       "(flagged) instead of exit code 3.", CERTIFIED),

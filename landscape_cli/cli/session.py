@@ -126,14 +126,15 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
 
 
 # What runs data-parallel so far: every figure of these equals the single-process one.
-DISTRIBUTED = ("spectrum", "taylor_check")
+DISTRIBUTED = ("spectrum", "taylor_check", "surface", "interpolate")
 
 
 def _check_distributable(command: str, options: dict) -> None:
     if command not in DISTRIBUTED:
         raise InputError(
             f"`landscape {command.replace('_', '-')}` does not run data-parallel yet",
-            "run it in one process (without torchrun); spectrum and taylor-check run under it",
+            "run it in one process (without torchrun); spectrum, taylor-check, surface and "
+            "interpolate run under it",
         )
     if options.get("mc_samples") is not None:
         raise InputError(

@@ -3,12 +3,14 @@ or the checkpoint metadata) the bad value came from."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
 from landscape_cli.analyses.ggn_gap import GgnGapSettings
 from landscape_cli.analyses.sharpness import SharpnessSettings
 from landscape_cli.analyses.spectrum import SpectrumSettings
+from landscape_cli.analyses.surface import InterpolationSettings, SurfaceSettings
 from landscape_cli.analyses.taylor import (
     DIRECTIONS,
     TaylorSettings,
@@ -19,7 +21,7 @@ from landscape_cli.analyses.taylor import (
 from landscape_cli.cli.options import defaults
 from landscape_cli.errors import InputError
 from landscape_cli.estimators.basis import BasisBudget
-from landscape_cli.load.vectors import read_vector
+from landscape_cli.load.vectors import read_tensor_dict, read_vector
 
 
 def options_for(command: str, **given) -> dict:
@@ -233,3 +235,69 @@ def _learning_rate(value, source: str) -> tuple[float | None, str]:
             f"the checkpoint's lr must be positive and finite, got {value}", "use e.g. 1e-3"
         )
     return float(value), LR_SOURCES[source]
+
+
+def parse_range(value, flag: str = "--range") -> tuple[float, float]:
+    """`a,b` with a < b, both finite (write `--range=-1,1`: a leading minus is not a flag)."""
+    parts = str(value).split(",")
+    try:
+        lo, hi = (float(p) for p in parts) if len(parts) == 2 else (math.nan, math.nan)
+    except ValueError:
+        lo, hi = math.nan, math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InputError(f"{flag} '{value}' is not two numbers a,b", f"write e.g. {flag}=-1,1")
+    if not lo < hi:
+        raise InputError(
+            f"{flag} {value}: a must be below b, got a = {lo:g} ≥ b = {hi:g}",
+            f"give the smaller end first, e.g. {flag}={min(lo, hi):g},{max(lo, hi):g}",
+        )
+    return lo, hi
+
+
+def surface_settings(opt: dict, sources: dict[str, str]) -> SurfaceSettings:
+    """Checked settings of `landscape surface`; direction files are read (safely) here."""
+    dims = int(opt["dims"])
+    if dims not in (1, 2):
+        raise InputError(f"--dims must be 1 or 2, got {dims}", "use --dims 2 (a plane) or 1")
+    lo, hi = parse_range(opt["range"])
+    kind, files = _surface_directions(str(opt["directions"]).strip(), dims)
+    normalize = str(opt["normalize"])
+    if kind == "files" and sources.get("normalize", "default") == "default":
+        normalize = "none"  # files are used as given unless --normalize says otherwise
+    return SurfaceSettings(
+        grid=int(opt["grid"]),
+        lo=lo,
+        hi=hi,
+        dims=dims,
+        directions=kind,
+        normalize=normalize,
+        seed=int(opt["seed"]),
+        tol=float(opt["tol"]),
+        max_products=opt["max_products"],
+        files=files,
+        log=bool(opt["log"]),
+    )
+
+
+def _surface_directions(value: str, dims: int) -> tuple[str, dict]:
+    if value in ("random", "hessian"):
+        return value, {}
+    paths = [Path(p.strip()) for p in value.split(",") if p.strip()]
+    if not paths or not all(p.suffix in (".pt", ".pth", ".safetensors") for p in paths):
+        raise InputError(
+            f"unknown --directions '{value}'",
+            "use random, hessian or two direction files A.pt,B.pt (.pt or .safetensors)",
+        )
+    if len(paths) != dims:
+        raise InputError(
+            f"--directions names {len(paths)} file(s) for --dims {dims}",
+            f"give {dims} file(s), comma-separated" + (" (or --dims 1)" if dims == 2 else ""),
+        )
+    return "files", {p: read_tensor_dict(p) for p in paths}
+
+
+def interpolation_settings(opt: dict) -> InterpolationSettings:
+    lo, hi = parse_range(opt["range"])
+    return InterpolationSettings(
+        steps=int(opt["steps"]), lo=lo, hi=hi, reset_bn=bool(opt["reset_bn"])
+    )

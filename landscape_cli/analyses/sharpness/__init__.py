@@ -46,7 +46,8 @@ from landscape_cli.analyses.sharpness.report import (
     SharpnessSettings,
     Stability,
 )
-from landscape_cli.analyses.surface import LossSlice, filter_normalised_direction
+from landscape_cli.analyses.surface.directions import filter_normalised_direction
+from landscape_cli.analyses.surface.slices import LossSlice
 from landscape_cli.estimators.results import Eigenpair
 
 __all__ = [

@@ -5,7 +5,7 @@
 - Adam state in the checkpoint: preconditioned sharpness and the √v̂ ↔ |diag H| fit (adam.py).
 - ε-sharpness, adaptive worst-case and average-case sharpness (perturbation.py).
 - 1D loss slices along the top eigenvector and along filter-normalised random directions
-  (analyses/surface.py).
+  (analyses/surface/slices.py).
 
 This module runs the parts asked for (see metrics.PARTS_OF) and builds the report.
 """
@@ -25,7 +25,7 @@ from landscape_cli.analyses.sharpness.perturbation import (
     eps_sharpness,
 )
 from landscape_cli.analyses.sharpness.report import SharpnessReport, SharpnessSettings
-from landscape_cli.analyses.surface import LossSlice, eigen_slice, random_slices, slice_grid
+from landscape_cli.analyses.surface.slices import LossSlice, eigen_slice, random_slices, slice_grid
 from landscape_cli.curvature import HessianOperator
 from landscape_cli.estimators.results import EigenResult, TraceEstimate
 from landscape_cli.estimators.trace import hutchpp_trace

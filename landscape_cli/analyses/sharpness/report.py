@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from landscape_cli.analyses.spectrum import SolverInfo
-from landscape_cli.analyses.surface import LossSlice
+from landscape_cli.analyses.surface.slices import LossSlice
 from landscape_cli.estimators.results import Eigenpair, EigenResult, TraceEstimate
 
 

@@ -1,4 +1,4 @@
-"""The loss along directions in parameter space: 1D slices L(θ + t·d).
+"""The 1D slices `sharpness` draws: L(θ + t·d) along a unit eigenvector or a random direction.
 
 Directions are a unit vector given by the caller (e.g. the top Hessian eigenvector, with its
 quadratic model beside it) or filter-normalised random directions (Li et al. 2018,
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from landscape_cli.analyses.surface.directions import filter_normalised_direction
 from landscape_cli.problem import Problem
 
 
@@ -27,34 +28,6 @@ class LossSlice:
 def slice_grid(radius: float, points: int) -> Tensor:
     """`points` values of t evenly spaced over [−radius, radius] (float64)."""
     return torch.linspace(-radius, radius, points, dtype=torch.float64)
-
-
-def filter_normalised_direction(problem: Problem, generator: torch.Generator) -> Tensor:
-    """A Gaussian direction rescaled filter by filter to the norms of θ's filters (Li et al.
-    2018): each slice along dim 0 of a weight tensor (a Linear row, a Conv output channel
-    with all its input channels and kernel taps) gets ‖d_i‖ = ‖θ_i‖; 1-D parameters
-    (biases, norms) get 0, unless θ holds nothing else."""
-    parts = []
-    for p in problem.params:
-        d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p)
-        if p.ndim >= 2:
-            d = d * _filter_norms(p) / _filter_norms(d).clamp_min(1e-30)
-        else:
-            d = torch.zeros_like(p)
-        parts.append(d.reshape(-1))
-    direction = torch.cat(parts)
-    if float(direction.norm()) == 0:  # only 1-D parameters: normalise each tensor whole
-        parts = []
-        for p in problem.params:
-            d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p)
-            parts.append((d * p.norm() / d.norm().clamp_min(1e-30)).reshape(-1))
-        direction = torch.cat(parts)
-    return direction
-
-
-def _filter_norms(w: Tensor) -> Tensor:
-    """‖w_i‖ of each slice w_i = w[i] (flattened), shaped to broadcast against w."""
-    return torch.linalg.vector_norm(w.flatten(1), dim=1).reshape(-1, *[1] * (w.ndim - 1))
 
 
 def loss_slice(problem: Problem, direction: Tensor, t: Tensor) -> list[float]:
