@@ -182,11 +182,14 @@ def _stop(signum, frame) -> None:
     )
 
 
-def barrier() -> None:
-    """Every rank waits for the others (an all-reduce, so a lost rank fails it in one line)."""
+def finish() -> None:
+    """The end of a run: every rank waits for the others (an all-reduce, so a lost rank fails
+    it in one line), then the process group closes (a rank that exits with it open can abort
+    in gloo's threads while a peer still sends)."""
     if dist.is_initialized():
         world = World(dist.get_rank(), dist.get_world_size(), dist.get_backend())
         world.all_reduce(torch.zeros(1, device=_device(world.backend)))
+        dist.destroy_process_group()
 
 
 def _device(backend: str) -> torch.device:

@@ -222,11 +222,12 @@ def require_converged(pairs, allow: bool, products: int) -> None:
 
 def written() -> None:
     """Under torchrun, every rank waits here until rank 0 has written its output, so that no
-    rank ends (a gate's exit 1) and has torchrun stop rank 0 while it writes."""
+    rank ends (a gate's exit 1) and has torchrun stop rank 0 while it writes; then the
+    process group closes (nothing after the output is reduced)."""
     if under_torchrun():
-        from landscape_cli.distributed import barrier
+        from landscape_cli.distributed import finish
 
-        barrier()
+        finish()
 
 
 class FigureFailed(LandscapeError):
