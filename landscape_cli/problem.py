@@ -173,12 +173,18 @@ class Problem:
         for start in range(0, self.num_samples, size):
             stop = min(start + size, self.num_samples)
             lo, hi = max(start, mine.start), min(stop, mine.stop)
-            local = slice(lo - mine.start, hi - mine.start) if lo < hi else slice(0, 1)
-            part = replace(self, batches=[(take(x, local), y[local])], num_samples=stop - start)
-            if self.shard is not None:
-                part.shard = slice(lo - start, hi - start) if lo < hi else slice(0, 0)
-                part.loss = self.loss if lo < hi else _Elsewhere(self.loss)
-            parts.append(part)
+            held = lo < hi
+            local = slice(lo - mine.start, hi - mine.start) if held else slice(0, 1)
+            spread = (
+                {}
+                if self.shard is None
+                else {
+                    "shard": slice(lo - start, hi - start) if held else slice(0, 0),
+                    "loss": self.loss if held else _Elsewhere(self.loss),
+                }
+            )
+            batches = [(take(x, local), y[local])]
+            parts.append(replace(self, batches=batches, num_samples=stop - start, **spread))
         return parts
 
     def loss_at(self, flat: Tensor | None = None) -> float:
