@@ -61,6 +61,7 @@ class Problem:
     output_key: str | None = None  # the entry of a dict / ModelOutput the loss is taken of
     trainable: tuple[str, ...] = ()  # the parameters that required grad when it was built
     reduce: Callable[[Tensor], Tensor] | None = None  # Σ over processes (torchrun), else None
+    shard: slice | None = None  # this process's examples of the whole data set (torchrun)
 
     @functools.cached_property
     def num_targets(self) -> int:
@@ -153,14 +154,28 @@ class Problem:
             return self.batch_sum(part)
 
     def all_outputs(self) -> tuple[Tensor, Tensor]:
-        """All outputs z (N, C), flattened per example, and all targets, at θ without graph."""
+        """All outputs z (N, C), flattened per example, and all targets, at θ without graph,
+        in the data set's order; under torchrun every process gets all N examples' (gathered),
+        so what is drawn from them is the one-process draw."""
         with torch.no_grad():
             zs = [self.loss.flat_outputs(self.outputs(self.params, x)) for x, _ in self.batches]
-        return torch.cat(zs), torch.cat([y for _, y in self.batches])
+        z, y = torch.cat(zs), torch.cat([y for _, y in self.batches])
+        return (z, y) if self.reduce is None else (self._gathered(z), self._gathered(y))
+
+    def _gathered(self, rows: Tensor) -> Tensor:
+        """Every process's rows in data-set order: each puts its shard into zeros and the sum
+        over processes is the whole (adding zeros is exact)."""
+        kind = torch.uint8 if rows.dtype == torch.bool else rows.dtype
+        full = torch.zeros((self.num_samples, *rows.shape[1:]), dtype=kind, device=rows.device)
+        full[self.shard] = rows.to(kind)
+        return self.reduce(full).to(rows.dtype)
 
     def subsets(self, size: int) -> list[Problem]:
-        """The data in consecutive parts of `size` examples, each as its own problem."""
-        if isinstance(self.batches, Stream):
+        """The data in consecutive parts of `size` examples of the whole data set, each as its
+        own problem (loss, gradient and counts). Under torchrun a part holds this process's
+        examples of it and its sums are reduced over the processes as the whole problem's are:
+        the parts are one process's parts. A part with none of them here adds zeros."""
+        if isinstance(self.batches, Stream) and self.shard is None:
             n = self.batches.num_examples
             parts = [slice(i, min(i + size, n)) for i in range(0, n, size)]
             return [
@@ -169,8 +184,24 @@ class Problem:
             ]
         x = concat([b[0] for b in self.batches])
         y = torch.cat([b[1] for b in self.batches])
-        parts = [slice(i, i + size) for i in range(0, len(y), size)]
-        return [replace(self, batches=[(take(x, s), y[s])], num_samples=len(y[s])) for s in parts]
+        mine = self.shard or slice(0, len(y))
+        parts = []
+        for start in range(0, self.num_samples, size):
+            stop = min(start + size, self.num_samples)
+            lo, hi = max(start, mine.start), min(stop, mine.stop)
+            held = lo < hi
+            local = slice(lo - mine.start, hi - mine.start) if held else slice(0, 1)
+            spread = (
+                {}
+                if self.shard is None
+                else {
+                    "shard": slice(lo - start, hi - start) if held else slice(0, 0),
+                    "loss": self.loss if held else _Elsewhere(self.loss),
+                }
+            )
+            batches = [(take(x, local), y[local])]
+            parts.append(replace(self, batches=batches, num_samples=stop - start, **spread))
+        return parts
 
     def loss_at(self, flat: Tensor | None = None) -> float:
         params = self.params if flat is None else self.unflatten(flat)
@@ -201,6 +232,25 @@ class Problem:
     def with_params(self, flat: Tensor) -> Problem:
         """The same problem at other parameter values."""
         return replace(self, params=self.unflatten(flat))
+
+
+class _Elsewhere(Loss):
+    """The loss of a part of the data none of whose examples this process holds
+    (`Problem.subsets` under torchrun): exactly zero with a zero gradient, counting no target,
+    so the process adds zeros to the other processes' sums. The one example it is evaluated
+    on only gives those sums their shape."""
+
+    def __init__(self, loss: Loss):
+        self.inner, self.name = loss, loss.name
+
+    def flat_outputs(self, z: Tensor) -> Tensor:
+        return self.inner.flat_outputs(z)
+
+    def per_example(self, z: Tensor, y: Tensor) -> Tensor:
+        return torch.zeros(len(z), dtype=z.dtype, device=z.device, requires_grad=True)
+
+    def count(self, y: Tensor) -> int:
+        return 0
 
 
 def flatten(tensors) -> Tensor:
@@ -262,9 +312,19 @@ def build_problem(
         batches = stream.batched(batch_size or None).cast_to(dtype, device)
     else:
         batches = _split(x, y, batch_size, dtype, device, world)
-    reduce = None if world is None else world.all_reduce
+    reduce, shard = (None, None) if world is None else (world.all_reduce, world.shard(total))
     problem = Problem(
-        model, names, tensors, batches, loss, total, metadata or {}, output_key, trainable, reduce
+        model,
+        names,
+        tensors,
+        batches,
+        loss,
+        total,
+        metadata or {},
+        output_key,
+        trainable,
+        reduce,
+        shard,
     )
     _check_first_batch(problem)
     return problem

@@ -64,6 +64,7 @@ class GateReport:
     baseline: str | None
     seconds: float = 0.0
     checkpoint: str = ""  # the checkpoint the gate checked
+    distributed: dict | None = None  # world_size, backend, examples_per_rank (torchrun)
 
 
 def decide(value: float, bound: float | None, kind: str, limit: float) -> str:
@@ -128,6 +129,7 @@ def make_report(
     baseline: str | None,
     seconds: float = 0.0,
     checkpoint: str = "",
+    distributed: dict | None = None,
 ) -> GateReport:
     code = exit_code(decisions, allow_undecided)
     counts = {
@@ -143,6 +145,7 @@ def make_report(
         baseline=baseline,
         seconds=seconds,
         checkpoint=checkpoint,
+        distributed=distributed,
     )
 
 

@@ -62,8 +62,11 @@ def main() -> None:
     try:
         code = app(args=argv, prog_name="landscape", standalone_mode=False)
     except LandscapeError as exc:
+        settle()
         if is_main_process():
             error_line(exc.line())
+        else:
+            pass_to_rank0(exc, exc.line(), exc.exit_code)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -71,6 +74,7 @@ def main() -> None:
         error_line("interrupted")
         sys.exit(INTERRUPTED)
     except Exception as exc:  # usage errors (click's, vendored by typer) and anything unexpected
+        settle()
         names = {cls.__name__ for cls in type(exc).__mro__}
         if "Abort" in names:
             error_line("interrupted")
@@ -80,9 +84,13 @@ def main() -> None:
             sys.exit(EXIT_USAGE if "UsageError" in names else getattr(exc, "exit_code", 1))
         if os.environ.get("LANDSCAPE_DEBUG"):
             raise
-        error_line(
+        line = (
             f"internal error: {type(exc).__name__}: {exc} (set LANDSCAPE_DEBUG=1 for the traceback)"
         )
+        if is_main_process():
+            error_line(line)
+        else:
+            pass_to_rank0(exc, line, INTERNAL_ERROR)
         sys.exit(INTERNAL_ERROR)
     if isinstance(code, int) and code:
         sys.exit(code)
@@ -91,6 +99,28 @@ def main() -> None:
 def is_main_process() -> bool:
     """False on the ranks other than 0 of a torchrun run (RANK set by torchrun)."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def under_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def settle() -> None:
+    """Under torchrun, once this rank has its error, torchrun's SIGTERM (sent when another
+    rank ends first) no longer interrupts it: its one line is printed whole."""
+    if under_torchrun():
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def pass_to_rank0(exc: Exception, line: str, code: int) -> None:
+    """Under torchrun a rank other than 0 prints nothing: its own error goes to rank 0, which
+    prints it with the rank (a failure it only saw in another rank is not passed on)."""
+    from landscape_cli.distributed import ProcessLost, tell_rank0
+
+    if not isinstance(exc, ProcessLost):
+        tell_rank0(" ".join(line.split()), code)
 
 
 def error_line(text: str) -> None:
@@ -299,6 +329,16 @@ def require_converged(pairs, allow: bool, products: int) -> None:
         )
 
 
+def written() -> None:
+    """Under torchrun, every rank waits here until rank 0 has written its output, so that no
+    rank ends (a gate's exit 1) and has torchrun stop rank 0 while it writes; then the
+    process group closes (nothing after the output is reduced)."""
+    if under_torchrun():
+        from landscape_cli.distributed import finish
+
+        finish()
+
+
 class FigureFailed(LandscapeError):
     """A figure could not be drawn; the report and every other file were still written."""
 
@@ -311,7 +351,8 @@ def emit(rendered: Rendered, opt: dict) -> None:
     A figure that fails to draw is left out and reported once the rest is written.
     """
     if not is_main_process():
-        return  # under torchrun, rank 0 alone prints and writes
+        written()  # under torchrun, rank 0 alone prints and writes; the others wait for it
+        return
     files, failed = files_for(rendered, Targets.from_options(opt))
     write_files(files)
     if opt.get("json"):
@@ -322,6 +363,7 @@ def emit(rendered: Rendered, opt: dict) -> None:
         terminal_view(view)
         for path in files:
             log(f"wrote {path}")
+    written()
     if failed:
         stem, why = next(iter(failed.items()))
         raise FigureFailed(

@@ -87,8 +87,6 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
     options, sources, checkpoint, trusted, from_metadata = open_model(command, cli, log, sample)
     device = _device(options["device"])
     world = world_from_env(device)
-    if world is not None:
-        _check_distributable(command, options)
     if options["data"] is None:
         raise InputError(
             f"no data for {Path(options['model']).name}",
@@ -123,24 +121,6 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
     return Session(
         problem, options, sources, model_path, checkpoint.metadata, used_sample, world, n
     )
-
-
-# What runs data-parallel so far: every figure of these equals the single-process one.
-DISTRIBUTED = ("spectrum", "taylor_check", "surface", "interpolate")
-
-
-def _check_distributable(command: str, options: dict) -> None:
-    if command not in DISTRIBUTED:
-        raise InputError(
-            f"`landscape {command.replace('_', '-')}` does not run data-parallel yet",
-            "run it in one process (without torchrun); spectrum, taylor-check, surface and "
-            "interpolate run under it",
-        )
-    if options.get("mc_samples") is not None:
-        raise InputError(
-            "the Monte-Carlo Fisher (--mc-samples) does not run data-parallel yet",
-            "use the exact Fisher under torchrun, or one process",
-        )
 
 
 def open_model(command: str, cli: dict, log=None, sample: bool = True):

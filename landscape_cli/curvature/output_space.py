@@ -76,7 +76,8 @@ class GGNOperator(OutputSpaceOperator):
 class FisherOperator(OutputSpaceOperator):
     """Fisher F = E[Jᵀ F_R J]: exact (expectation over the model's predictive distribution) or
     Monte-Carlo with `mc_samples` labels per example drawn once with `seed`, so every product
-    uses the same matrix."""
+    uses the same matrix. Under torchrun the labels of all N examples are drawn on every
+    process (the one-process draw) and each keeps its shard's."""
 
     name = "fisher"
 
@@ -93,8 +94,9 @@ class FisherOperator(OutputSpaceOperator):
                     "use e.g. 16 sampled labels, or None for the exact Fisher",
                 )
             generator = torch.Generator().manual_seed(seed)
-            z, y = problem.all_outputs()
-            self.scores = problem.loss.sample_scores(z, y, mc_samples, generator)
+            z, y = problem.all_outputs()  # all N examples, on every process under torchrun
+            scores = problem.loss.sample_scores(z, y, mc_samples, generator)
+            self.scores = scores if problem.shard is None else scores[:, problem.shard].clone()
 
     def rank_bound(self) -> int:
         exact = super().rank_bound()  # F_R has the rank of H_L for these losses

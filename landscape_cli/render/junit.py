@@ -22,6 +22,11 @@ def junit_xml(report: GateReport) -> bytes:
     )
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", name="checkpoint", value=report.checkpoint)
+    if report.distributed is not None:
+        world = report.distributed
+        shares = ",".join(str(n) for n in world["examples_per_rank"])
+        ET.SubElement(properties, "property", name="world_size", value=str(world["world_size"]))
+        ET.SubElement(properties, "property", name="examples_per_rank", value=shares)
     for d in report.decisions:
         case = ET.SubElement(
             suite,

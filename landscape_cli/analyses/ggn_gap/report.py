@@ -135,4 +135,5 @@ class GgnGapReport:
     strategy: str
     dtype: str
     device: str
+    distributed: dict | None = None  # world_size, backend, examples_per_rank (torchrun)
     vectors: dict[str, Tensor] = field(default_factory=dict, repr=False)  # not serialised

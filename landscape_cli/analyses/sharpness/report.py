@@ -154,4 +154,5 @@ class SharpnessReport:
     strategy: str
     dtype: str
     device: str
+    distributed: dict | None = None  # world_size, backend, examples_per_rank (torchrun)
     eigen: EigenResult | None = field(default=None, repr=False)

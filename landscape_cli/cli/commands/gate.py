@@ -61,6 +61,7 @@ def gate(cli: dict) -> None:
         None if opt["baseline"] is None else str(opt["baseline"]),
         seconds=time.perf_counter() - start,
         checkpoint=str(session.model_path),
+        distributed=session.distributed(),
     )
     emit(
         Rendered(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
@@ -29,6 +31,7 @@ def ggn_gap(cli: dict) -> None:
         report = analyse_ggn_gap(
             session.problem, settings, strategy=opt["strategy"], progress=lambda s, n: tick(n, s)
         )
+    report = replace(report, distributed=session.distributed())
     spectra = (report.hessian, report.ggn, report.t)
     pairs = [e for s in spectra for e in s.top + s.bottom]
     require_converged(pairs, opt["allow_unconverged"], sum(s.products for s in spectra))

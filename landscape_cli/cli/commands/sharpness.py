@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from landscape_cli.cli.app import app, emit, log, progress, require_converged
 from landscape_cli.cli.options import command
 from landscape_cli.render.writers import Rendered, lazy
@@ -34,6 +36,7 @@ def sharpness(cli: dict) -> None:
             strategy=opt["strategy"],
             progress=lambda stage, n: tick(n, stage),
         )
+    report = replace(report, distributed=session.distributed())
     if report.solver is not None:
         pairs = report.top + report.bottom
         require_converged(pairs, opt["allow_unconverged"], report.solver.products)
