@@ -21,7 +21,11 @@ def landscape(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_show_completion_prints_a_bash_completion_script():
-    result = landscape("--show-completion", "bash")
+    """`--show-completion` detects the shell from the parent process; typer's switch makes it
+    take the shell as a value instead, so the test does not depend on who runs it."""
+    result = landscape(
+        "--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1"
+    )
     assert result.returncode == 0, result.stderr
     assert "_LANDSCAPE_COMPLETE=complete_bash" in result.stdout
     assert "complete -o default -F _landscape_completion landscape" in result.stdout
