@@ -4,7 +4,7 @@ top-5 and bottom-5 (residuals to 1e-4·max|λ|, the float32 floor), on an MLP (4
 parameters), a ReLU CNN (139k) and a transformer layer (1.78M); and `landscape --help`
 against `python -c "import torch"`. Ratios in one run.
 
-    python benchmarks/whole_process.py [--repeat 3]
+    python benchmarks/whole_process.py [--repeat 3] [--only mlp,cnn,transformer]
 """
 
 from __future__ import annotations
@@ -83,11 +83,13 @@ def compare(folder: Path, name: str, end: str, repeat: int, scale: dict) -> None
 
 def main() -> None:
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 3
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
+    names = only.split(",") if only else ["mlp", "cnn", "transformer"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         prepare(folder)
         scale: dict[str, float] = {}
-        for name in ("mlp", "cnn", "transformer"):
+        for name in names:
             for end in ("top", "bottom"):
                 compare(folder, name, end, repeat, scale)
     t_help, _ = timed([sys.executable, "-m", "landscape_cli", "--help"], repeat, ROOT)

@@ -6,22 +6,19 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from landscape_cli.analyses.ggn_gap import GgnGapSettings
-from landscape_cli.analyses.sharpness import SharpnessSettings
-from landscape_cli.analyses.spectrum import SpectrumSettings
-from landscape_cli.analyses.surface import InterpolationSettings, SurfaceSettings
-from landscape_cli.analyses.taylor import (
-    DIRECTIONS,
-    TaylorSettings,
-    halving_steps,
-    load_direction,
-    parse_sweep,
-)
 from landscape_cli.cli.options import defaults
 from landscape_cli.errors import InputError
 from landscape_cli.estimators.basis import BasisBudget
 from landscape_cli.load.vectors import read_tensor_dict, read_vector
+
+if TYPE_CHECKING:  # each builder imports its analysis: a command loads only its own
+    from landscape_cli.analyses.ggn_gap import GgnGapSettings
+    from landscape_cli.analyses.sharpness import SharpnessSettings
+    from landscape_cli.analyses.spectrum import SpectrumSettings
+    from landscape_cli.analyses.surface import InterpolationSettings, SurfaceSettings
+    from landscape_cli.analyses.taylor import TaylorSettings
 
 
 def options_for(command: str, **given) -> dict:
@@ -61,6 +58,8 @@ def spectrum_settings(
 ) -> SpectrumSettings:
     """`sources` (where each option came from): a --tol left at its default follows the
     dtype (DTYPE_TOL); without them --tol is taken as it is."""
+    from landscape_cli.analyses.spectrum import SpectrumSettings
+
     k = int(opt["k"])
     k_bottom = k if opt["k_bottom"] is None else int(opt["k_bottom"])
     for name, value in (("--k", k), ("--k-bottom", k_bottom)):
@@ -120,6 +119,8 @@ def parse_bytes(value, flag: str) -> int | None:
 
 
 def ggn_gap_settings(opt: dict) -> GgnGapSettings:
+    from landscape_cli.analyses.ggn_gap import GgnGapSettings
+
     return GgnGapSettings(
         k=int(opt["k"]),
         tol=float(opt["tol"]),
@@ -150,6 +151,13 @@ def parse_mc_samples(value) -> tuple[int, ...]:
 
 
 def taylor_settings(opt: dict, problem, direction_given: bool) -> TaylorSettings:
+    from landscape_cli.analyses.taylor import (
+        TaylorSettings,
+        halving_steps,
+        load_direction,
+        parse_sweep,
+    )
+
     if opt["sweep"]:
         etas = parse_sweep(opt["sweep"])
     elif opt["eps"] is not None or opt["steps"] is not None:
@@ -174,6 +182,8 @@ def taylor_settings(opt: dict, problem, direction_given: bool) -> TaylorSettings
 
 
 def _direction_names(value: str, file_only: bool) -> list[str]:
+    from landscape_cli.analyses.taylor import DIRECTIONS
+
     wanted = [w.strip() for w in value.split(",") if w.strip()]
     unknown = [w for w in wanted if w not in (*DIRECTIONS, "all")]
     if unknown or not wanted:
@@ -190,6 +200,8 @@ def sharpness_settings(
     opt: dict, sources: dict[str, str], num_params: int, k_top: int | None = None
 ) -> SharpnessSettings:
     """Checked settings from the resolved options (`k_top` overrides --k)."""
+    from landscape_cli.analyses.sharpness import SharpnessSettings
+
     k = int(opt["k"]) if k_top is None else k_top
     if not 1 <= k <= num_params:
         raise InputError(
@@ -256,6 +268,8 @@ def parse_range(value, flag: str = "--range") -> tuple[float, float]:
 
 def surface_settings(opt: dict, sources: dict[str, str]) -> SurfaceSettings:
     """Checked settings of `landscape surface`; direction files are read (safely) here."""
+    from landscape_cli.analyses.surface import SurfaceSettings
+
     dims = int(opt["dims"])
     if dims not in (1, 2):
         raise InputError(f"--dims must be 1 or 2, got {dims}", "use --dims 2 (a plane) or 1")
@@ -297,6 +311,8 @@ def _surface_directions(value: str, dims: int) -> tuple[str, dict]:
 
 
 def interpolation_settings(opt: dict) -> InterpolationSettings:
+    from landscape_cli.analyses.surface import InterpolationSettings
+
     lo, hi = parse_range(opt["range"])
     return InterpolationSettings(
         steps=int(opt["steps"]), lo=lo, hi=hi, reset_bn=bool(opt["reset_bn"])
