@@ -3,6 +3,7 @@ on the command line and in the config, and each value's source kept by the prece
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -140,3 +141,17 @@ def test_gate_help_lists_every_metric_name():
     text = script("gate", "--help").stdout.split("Metrics")[1]
     listed = [line.strip() for line in text.splitlines()[1:] if line.strip()]
     assert listed == [*METRICS, TAYLOR]
+
+
+def test_the_default_tolerance_follows_the_dtype_in_every_solver(tmp_path, capsys, monkeypatch):
+    """float32 products cannot certify 1e-6·max|λ|: without --tol every command's solver
+    takes 1e-4 in float32 (1e-6 in float64); a --tol given is kept."""
+    from cli import run
+
+    monkeypatch.chdir(tmp_path)
+    args = ["sharpness", "--k", "1", "--lr", "0.1", "--json"]
+    float32 = run([*args, "--dtype", "float32"], capsys, monkeypatch)
+    assert json.loads(float32.out)["solver"]["tol"] == pytest.approx(1e-4)
+    given = run([*args, "--dtype", "float32", "--tol", "3e-5"], capsys, monkeypatch)
+    assert json.loads(given.out)["solver"]["tol"] == pytest.approx(3e-5)
+    assert json.loads(run(args, capsys, monkeypatch).out)["solver"]["tol"] == pytest.approx(1e-6)
