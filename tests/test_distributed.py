@@ -119,6 +119,7 @@ def one_and_two(args: list[str], tmp_path, capsys, monkeypatch, code: int = 0, f
     nothing, and a failing exit code is every rank's."""
     result = torchrun(*args, *files, "--json", cwd=tmp_path)
     assert result.returncode == (0 if code == 0 else 1), result.stderr[-2000:]
+    assert result.stdout.strip(), result.stderr[-3000:]  # rank 0's report, else say why
     two = json.loads(result.stdout)  # one report: rank 1 printed nothing
     monkeypatch.chdir(tmp_path)
     single = run([*args, "--json"], capsys, monkeypatch)
