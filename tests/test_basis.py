@@ -118,7 +118,10 @@ def test_float32_blocks_are_float64_sums(monkeypatch):
     h = torch.randn(m, generator=gen, dtype=torch.float64)
     torch.testing.assert_close(b.dot(slice(0, m), w), V @ w, rtol=1e-14, atol=1e-13)
     torch.testing.assert_close(b.combine(Y, m), V.T @ Y, rtol=1e-14, atol=1e-13)
-    torch.testing.assert_close(b.subtract(w, slice(0, m), h), w - h @ V, rtol=1e-14, atol=1e-13)
+    expected, address = w - h @ V, w.data_ptr()
+    result = b.subtract(w, slice(0, m), h)
+    assert result.data_ptr() == address  # in place: no p-sized copy
+    torch.testing.assert_close(result, expected, rtol=1e-14, atol=1e-13)
     b.replace_leading(Y)
     torch.testing.assert_close(b.V[:3].double(), (Y.T @ V).float().double())
 

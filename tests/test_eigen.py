@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from dense import classification_problem, dense_empirical_fisher, dense_ggn, dense_hessian
+from dense import dense_empirical_fisher, dense_ggn
 
 from landscape_cli.analyses.spectrum import analyse_spectrum
 from landscape_cli.cli.settings import options_for, spectrum_settings
@@ -12,14 +12,14 @@ from landscape_cli.estimators.lanczos import extreme_eigenpairs
 
 
 @pytest.fixture(scope="module")
-def problem():
-    return classification_problem(n=256, sizes=(16, 32, 24, 4), batch_size=100)
+def problem(mlp_problem):
+    return mlp_problem
 
 
 @pytest.fixture(scope="module")
-def truths(problem):
+def truths(problem, mlp_hessian):
     return {
-        "hessian": dense_hessian(problem),
+        "hessian": mlp_hessian,
         "ggn": dense_ggn(problem),
         "ef": dense_empirical_fisher(problem),
     }

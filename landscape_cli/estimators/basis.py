@@ -204,13 +204,13 @@ class Basis:
         return out
 
     def subtract(self, w: Tensor, rows: slice, h: Tensor) -> Tensor:
-        """w − V[rows]ᵀ h, in float64."""
-        if self.exact:
-            return w - h @ self.V[rows]
+        """w ← w − V[rows]ᵀ h in place (float64 w of shape (p,)): no new p-sized tensor, whose
+        allocation costs more than the arithmetic at this size."""
         V = self.V[rows]
-        w = w.clone()
+        if self.exact:
+            return w.addmv_(V.T, h, alpha=-1)
         for c in self._blocks(V.shape[0]):
-            w[c] -= h @ V[:, c].double()
+            w[c].addmv_(V[:, c].double().T, h, alpha=-1)
         return w
 
     def replace_leading(self, Y: Tensor) -> None:
@@ -223,25 +223,51 @@ class Basis:
         for c in self._blocks(self.m):
             self.V[:r, c] = Y.T @ self.V[: self.m, c].double()  # read before written
 
-    def orthogonalize(self, w: Tensor, upto: int) -> tuple[Tensor, Tensor]:
-        """w minus its projection on the first `upto` basis vectors, and the coefficients
-        (float64 on the basis device).
+    def gram(self, rows: int) -> Tensor:
+        """V[:rows] V[:rows]ᵀ in float64, on the CPU."""
+        if self.exact:
+            return (self.V[:rows] @ self.V[:rows].T).cpu()
+        G = torch.zeros(rows, rows, dtype=torch.float64, device=self.device)
+        for c in self._blocks(rows):
+            block = self.V[:rows, c].double()
+            G += block @ block.T
+        return G.cpu()
 
-        The three-term recurrence's own vectors go first (cheap, and they hold most of w),
-        then one pass over the whole basis; a second pass follows only when that one still
-        cancelled much of w (Daniel-Gragg-Kaufman-Stewart), so orthogonality holds to
-        working precision at about half the cost of always orthogonalising twice."""
+    def transform_leading(self, M: Tensor) -> None:
+        """V[:r] ← M V[:r] for a (r, r) matrix M."""
+        r = M.shape[0]
+        M = M.to(device=self.device, dtype=torch.float64)
+        if self.exact:
+            self.V[:r] = M @ self.V[:r]
+            return
+        for c in self._blocks(r):
+            self.V[:r, c] = M @ self.V[:r, c].double()
+
+    def orthogonalize(
+        self, w: Tensor, upto: int, full: bool = True
+    ) -> tuple[Tensor, Tensor, float]:
+        """w minus its projection on the first `upto` basis vectors, the coefficients (float64
+        on the basis device) and the norm of what is left; a float64 w is changed in place.
+
+        The three-term recurrence's own two vectors go first (cheap, and they hold most of
+        w); with `full`, a pass over the whole basis follows. Each pass is repeated only when
+        it cancelled much of w (Daniel-Gragg-Kaufman-Stewart: twice is enough), so
+        orthogonality holds to working precision at about half the cost of always
+        orthogonalising twice."""
         w = w.to(device=self.device, dtype=torch.float64)
         h = torch.zeros(upto, dtype=torch.float64, device=self.device)
-        local = slice(max(upto - 2, 0), upto)
-        h_local = self.dot(local, w)
-        w = self.subtract(w, local, h_local)
-        h[local] += h_local
+        norm = self._pass(w, h, slice(max(upto - 2, 0), upto), float(w.norm()))
+        if full:
+            norm = self._pass(w, h, slice(0, upto), norm)
+        return w, h, norm
+
+    def _pass(self, w: Tensor, h: Tensor, rows: slice, norm: float) -> float:
         for _ in range(2):
-            before = w.norm()
-            h_pass = self.dot(slice(0, upto), w)
-            w = self.subtract(w, slice(0, upto), h_pass)
-            h += h_pass
-            if w.norm() > 0.5 * before:
+            before = norm
+            h_pass = self.dot(rows, w)
+            self.subtract(w, rows, h_pass)
+            h[rows] += h_pass
+            norm = float(w.norm())
+            if norm > 0.5 * before:
                 break
-        return w, h
+        return norm

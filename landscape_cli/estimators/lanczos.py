@@ -24,9 +24,15 @@ from torch import Tensor
 
 from landscape_cli.errors import InputError
 from landscape_cli.estimators.basis import Basis, BasisBudget, plan_basis
+from landscape_cli.estimators.orthogonality import Reorthogonalisation
 from landscape_cli.estimators.results import Eigenpair, EigenResult
 
 MAX_RECHECKS = 3  # locked re-solves of the multiplicity check
+# Partial reorthogonalisation (estimators/orthogonality.py) from this many parameters on; below,
+# a full pass costs less than a product on every model measured, and every step takes one, so
+# runs that sum in a different order (ranks, streams) agree to round-off, not to δ ≈ 1e-8.
+PARTIAL_FROM = 100_000
+GHOSTS = 1e-2  # returned vectors less orthonormal than this: the ω estimates failed; full passes
 
 
 def extreme_eigenpairs(
@@ -55,9 +61,24 @@ def extreme_eigenpairs(
     many products again.
 
     The Krylov basis is placed by `plan_basis` within `basis_budget` (default: a quarter of
-    the free memory, float64 on the operator's device); `max_basis` caps its vectors.
+    the free memory, float64 on the operator's device); `max_basis` caps its vectors. Each new
+    vector is orthogonalised against the whole basis only when the ω estimates say it is due
+    (estimators/orthogonality.py); the returned vectors' `orthogonality` (max |XᵀX − I|)
+    checks it, and should it ever exceed GHOSTS the solve is repeated with full passes.
     """
     p = op.num_params
+    _check_request(p, k_top, k_bottom, tol)
+    info = _plan(p, k_top + k_bottom, op.device, basis_budget, max_basis)
+    start = (time.perf_counter(), op.calls)
+    args = (op, k_top, k_bottom, tol, info, max_products, seed, progress, multiplicity_check)
+    partial = p >= PARTIAL_FROM
+    result = _solve(*args, start=start, partial=partial)
+    if partial and result.orthogonality > GHOSTS:  # the estimates missed a loss: never seen
+        result = _solve(*args, start=start, partial=False)
+    return result
+
+
+def _check_request(p: int, k_top: int, k_bottom: int, tol: float) -> None:
     if k_top < 0 or k_bottom < 0 or k_top + k_bottom == 0:
         raise InputError("ask for at least one eigenvalue", "ask for k_top or k_bottom ≥ 1")
     if max(k_top, k_bottom) > p:
@@ -67,14 +88,22 @@ def extreme_eigenpairs(
         )
     if not tol > 0:
         raise InputError(f"tol must be positive, got {tol}", "use e.g. tol = 1e-6")
-    start_time, start_products = time.perf_counter(), op.calls
-    want = k_top + k_bottom
-    info = plan_basis(p, want, op.device, basis_budget)  # float64 when it fits, any products
-    if max_basis is not None:
-        vectors = max(min(p, max_basis, info.vectors), min(p, want + 2))
-        info = replace(
-            info, vectors=vectors, bytes=info.bytes // (info.vectors + 1) * (vectors + 1)
-        )
+
+
+def _plan(p: int, want: int, device, budget: BasisBudget | None, max_basis: int | None):
+    info = plan_basis(p, want, device, budget)  # float64 when it fits, any products
+    if max_basis is None:
+        return info
+    vectors = max(min(p, max_basis, info.vectors), min(p, want + 2))
+    return replace(info, vectors=vectors, bytes=info.bytes // (info.vectors + 1) * (vectors + 1))
+
+
+def _solve(
+    op, k_top, k_bottom, tol, info, max_products, seed, progress, multiplicity_check, *,
+    start, partial,
+) -> EigenResult:  # fmt: skip
+    p, want = op.num_params, k_top + k_bottom
+    start_time, start_products = start
     basis = Basis(p, info)
     size = basis.size
     budget = max_products or max(5 * size, 1000)
@@ -82,6 +111,7 @@ def extreme_eigenpairs(
     v = _random(p, gen, op)
     basis.V[0] = v / v.norm()
     basis.m, restarts, beta = 1, 0, 0.0
+    track = Reorthogonalisation(size, p, op.dtype, basis.dtype, tol, partial)
     locked, rechecks = None, 0  # locked: (unit vectors (p, r), their values) while rechecking
     multiplicity = None  # "verified", or "unresolved" when the last round still found more
     while True:
@@ -89,10 +119,7 @@ def extreme_eigenpairs(
         w = op.matvec(basis.V[j]).double()
         if progress:
             progress(op.calls - start_products)
-        w, h = basis.orthogonalize(w, basis.m)
-        beta = float(w.norm())
-        basis.S[: basis.m, j] = h.double().cpu()
-        basis.S[j, : basis.m] = basis.S[: basis.m, j].clone()
+        w, beta = _orthogonalize(basis, track, w, j)
         used = op.calls - start_products
         must_stop = basis.m == p or used >= budget
         if must_stop or basis.m == size or _check_now(basis.m, want):
@@ -107,6 +134,7 @@ def extreme_eigenpairs(
                 if check == "wait":
                     done = False
                 elif check == "lock" and rechecks < MAX_RECHECKS:
+                    track.stop()  # the locked vectors are not in the Krylov relation
                     locked = _lock(basis, theta, Y, k_top, k_bottom, _random(p, gen, op))
                     rechecks += 1
                     continue
@@ -118,21 +146,46 @@ def extreme_eigenpairs(
                 keep = _keep_indices(len(theta), k_top, k_bottom, size)
                 _restart(basis, theta, Y, keep, w / beta, beta)
                 restarts += 1
+                if track.partial:
+                    _orthonormal_kept(basis, len(keep), track.delta)
+                    track.stop()
                 continue
-        if beta <= 1e-12 * max(float(h.abs().max()), 1e-300) and basis.m < p:
+        if beta <= 1e-12 * max(float(basis.S[: basis.m, j].abs().max()), 1e-300) and basis.m < p:
             # an invariant subspace before the wanted pairs: go on from a fresh direction
-            w, _ = basis.orthogonalize(_random(p, gen, op), basis.m)
-            w, _ = basis.orthogonalize(w, basis.m)
+            w, _, _ = basis.orthogonalize(_random(p, gen, op), basis.m)
+            w, _, norm = basis.orthogonalize(w, basis.m)
             beta = 0.0
-            basis.V[basis.m] = w / w.norm()
+            torch.div(w, norm, out=basis.V[basis.m])
+            track.passed(basis.m, forced_next=False)
         else:
-            basis.V[basis.m] = w / beta
+            torch.div(w, beta, out=basis.V[basis.m])  # no new p-sized tensor
         basis.S[basis.m, j] = basis.S[j, basis.m] = beta
         basis.m += 1
     result = _certify(
         op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time
     )
-    return replace(result, multiplicity=multiplicity)
+    return replace(result, multiplicity=multiplicity, full_passes=track.full_passes)
+
+
+def _orthogonalize(basis: Basis, track, w: Tensor, j: int) -> tuple[Tensor, float]:
+    """Step j's new vector: orthogonal to the last two rows, and to all of them when a full
+    pass is due or the ω estimates say semi-orthogonality is lost; its coefficients go into
+    S (column and row j)."""
+    full = track.full_due(basis.m, basis.size)
+    w, h, beta = basis.orthogonalize(w, basis.m, full)
+    _store(basis, j, h)
+    if full:
+        track.passed(j + 1, forced_next=False)
+    elif track.lost(basis.S, j, beta):
+        w, more, beta = basis.orthogonalize(w, basis.m, True)
+        _store(basis, j, h + more)
+        track.passed(j + 1, forced_next=True)  # and the next vector too
+    return w, beta
+
+
+def _store(basis: Basis, j: int, h: Tensor) -> None:
+    basis.S[: basis.m, j] = h.double().cpu()
+    basis.S[j, : basis.m] = basis.S[: basis.m, j].clone()
 
 
 def _recheck(basis, theta, Y, residuals, locked, k_top, k_bottom, limit) -> str:
@@ -156,9 +209,9 @@ def _recheck(basis, theta, Y, residuals, locked, k_top, k_bottom, limit) -> str:
 def _lock(basis, theta, Y, k_top, k_bottom, fresh: Tensor):
     """Keep the wanted Ritz vectors and go on from a random vector orthogonal to the basis."""
     keep = sorted(_wanted(len(theta), k_top, k_bottom))
-    fresh, _ = basis.orthogonalize(fresh, basis.m)
-    fresh, _ = basis.orthogonalize(fresh, basis.m)
-    _restart(basis, theta, Y, keep, fresh / fresh.norm(), 0.0)
+    fresh, _, _ = basis.orthogonalize(fresh, basis.m)
+    fresh, _, norm = basis.orthogonalize(fresh, basis.m)
+    _restart(basis, theta, Y, keep, fresh / norm, 0.0)
     values = sorted(float(theta[i]) for i in keep)
     return basis.V[: len(keep)].double().T.contiguous(), values  # (p, r) float64
 
@@ -202,6 +255,22 @@ def _restart(basis: Basis, theta, Y, keep: list[int], f: Tensor, beta: float) ->
     basis.m = r + 1
 
 
+def _orthonormal_kept(basis: Basis, r: int, limit: float) -> None:
+    """Ritz vectors of a semi-orthogonal basis are orthonormal only to its level, and a
+    restart would carry that loss forward: when their Gram matrix G = L Lᵀ is off the
+    identity by more than `limit`, they become L⁻¹ V[:r], and the arrowhead S follows
+    (A K = K Θ + f sᵀ gives A K L⁻ᵀ = K L⁻ᵀ (Lᵀ Θ L⁻ᵀ) + f (L⁻¹ s)ᵀ)."""
+    G = basis.gram(r)
+    if float((G - torch.eye(r, dtype=torch.float64)).abs().max()) <= limit:
+        return
+    L = torch.linalg.cholesky(G)
+    L_inv = torch.linalg.solve_triangular(L, torch.eye(r, dtype=torch.float64), upper=False)
+    basis.transform_leading(L_inv)
+    block = L.T @ basis.S[:r, :r] @ L_inv.T
+    basis.S[:r, :r] = (block + block.T) / 2
+    basis.S[r, :r] = basis.S[:r, r] = L_inv @ basis.S[r, :r]
+
+
 def _certify(
     op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time
 ) -> EigenResult:
@@ -215,6 +284,9 @@ def _certify(
     AX = op.matmat(X).double()
     rayleigh = (X * AX).sum(0)
     res = (AX - X * rayleigh).norm(dim=0).double().cpu().numpy()
+    gram = X.T @ X
+    gram.diagonal().sub_(1.0)
+    orthogonality = float(gram.abs().max())  # the vectors are distinct: no ghost copies
     values = rayleigh.double().cpu().numpy()
     pairs = [
         Eigenpair(float(values[i]), float(res[i]), bool(res[i] <= tol * scale))
@@ -237,4 +309,5 @@ def _certify(
         converged=all(e.converged for e in pairs),
         seconds=time.perf_counter() - start_time,
         basis=basis.info,
+        orthogonality=orthogonality,
     )
