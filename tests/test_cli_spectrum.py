@@ -52,6 +52,8 @@ def test_a_plain_spectrum_does_only_the_solvers_work(cli):
     assert report["trace"] is None and report["density"] is None
     assert report["condition"]["negative_fraction"] is None
     assert report["products"] == report["solver"]["products"]
+    solver = report["solver"]  # 3,300 parameters: below PARTIAL_FROM, every step a full pass
+    assert solver["full_passes"] == solver["krylov_dim"] and solver["orthogonality"] < 1e-12
     with_trace = json.loads(cli("spectrum", "--json", "--k", "3", "--trace-samples", "30").out)
     assert with_trace["trace"]["products"] == 30  # giving --trace-samples asks for the trace
     assert with_trace["products"] == report["products"] + 30

@@ -36,6 +36,16 @@ class SolverInfo:
     krylov_dim: int
     seconds: float
     basis: BasisInfo | None = None  # where the Krylov basis lived, the largest it could be
+    full_passes: int = 0  # steps orthogonalised against the whole basis (the rest: two rows)
+    orthogonality: float | None = None  # max |XᵀX − I| of the returned vectors
+
+    @classmethod
+    def of(cls, eig) -> SolverInfo:
+        """The solver's figures of an EigenResult."""
+        return cls(
+            eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds,
+            eig.basis, eig.full_passes, eig.orthogonality,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -204,15 +214,7 @@ def _report(problem, op, settings, eig, trace, density, layers, products0, start
         bottom=eig.bottom,
         trace=trace,
         condition=_condition(eig, density),
-        solver=SolverInfo(
-            eig.converged,
-            eig.tol,
-            eig.products,
-            eig.restarts,
-            eig.krylov_dim,
-            eig.seconds,
-            eig.basis,
-        ),
+        solver=SolverInfo.of(eig),
         products=op.products - products0,
         seconds=time.perf_counter() - start,
         strategy=getattr(op, "strategy", "dense"),

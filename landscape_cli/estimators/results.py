@@ -78,7 +78,7 @@ class EigenResult:
     multiplicity: str | None = None  # the multiplicity check: None (not run), verified, unresolved
     basis: BasisInfo | None = None  # None: no Krylov basis (dense solve, nothing asked)
     full_passes: int = 0  # steps orthogonalised against the whole basis (the rest: the last two)
-    orthogonality: float = 0.0  # max |XᵀX − I| of the returned unit vectors
+    orthogonality: float | None = None  # max |XᵀX − I| of the returned vectors (Lanczos)
 
     @property
     def scale(self) -> float:

@@ -39,9 +39,7 @@ def extreme_pairs(
 def solver_info(eig: EigenResult | None) -> SolverInfo | None:
     if eig is None:
         return None
-    return SolverInfo(
-        eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds, eig.basis
-    )
+    return SolverInfo.of(eig)
 
 
 def stability_of(

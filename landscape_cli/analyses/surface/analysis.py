@@ -129,9 +129,7 @@ def analyse_surface(
 def solver_info(eig) -> SolverInfo | None:
     if eig is None:
         return None
-    return SolverInfo(
-        eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds
-    )
+    return SolverInfo.of(eig)
 
 
 def _one_shot(strategy: str) -> str:
