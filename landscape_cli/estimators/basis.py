@@ -258,8 +258,13 @@ class Basis:
         h = torch.zeros(upto, dtype=torch.float64, device=self.device)
         norm = self._pass(w, h, slice(max(upto - 2, 0), upto), float(w.norm()))
         if full:
-            norm = self._pass(w, h, slice(0, upto), norm)
+            norm = self.reorthogonalize(w, h, upto, norm)
         return w, h, norm
+
+    def reorthogonalize(self, w: Tensor, h: Tensor, upto: int, norm: float) -> float:
+        """The pass over the whole basis alone (w already orthogonal to the last two rows,
+        its coefficients so far in h, both changed in place); the norm of what is left."""
+        return self._pass(w, h, slice(0, upto), norm)
 
     def _pass(self, w: Tensor, h: Tensor, rows: slice, norm: float) -> float:
         for _ in range(2):

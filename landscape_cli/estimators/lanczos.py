@@ -178,8 +178,8 @@ def _orthogonalize(basis: Basis, track, w: Tensor, j: int) -> tuple[Tensor, floa
     if full:
         track.passed(j + 1, forced_next=False)
     elif track.lost(basis.S, j, beta):
-        w, more, beta = basis.orthogonalize(w, basis.m, True)
-        _store(basis, j, h + more)
+        beta = basis.reorthogonalize(w, h, basis.m, beta)  # the local pass is done already
+        _store(basis, j, h)
         track.passed(j + 1, forced_next=True)  # and the next vector too
     return w, beta
 
