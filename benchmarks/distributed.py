@@ -70,10 +70,10 @@ def spectrum(folder: Path, processes: int, k: int, dtype: str) -> tuple[float, d
     args = ["cnn.pt", "--model-factory", "cnn.py:build", "--data", "data.pt", "--json"]
     args += ["--dtype", dtype, "--k", str(k), "--k-bottom", "0", "--allow-unconverged"]
     if processes == 1:
-        command = [sys.executable, "-m", "landscape_cli", "spectrum", *args]
+        command = [sys.executable, "-m", "landscape", "spectrum", *args]
     else:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-        command += ["--nproc-per-node", str(processes), "-m", "landscape_cli", "spectrum", *args]
+        command += ["--nproc-per-node", str(processes), "-m", "landscape", "spectrum", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=folder)

@@ -18,8 +18,8 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.models import MLPS, TransformerProblem  # noqa: E402
-from landscape_cli.curvature import make_operator  # noqa: E402
-from landscape_cli.estimators.lanczos import extreme_eigenpairs  # noqa: E402
+from landscape.curvature import make_operator  # noqa: E402
+from landscape.estimators.lanczos import extreme_eigenpairs  # noqa: E402
 
 try:  # scipy's OpenBLAS threads spin after each ARPACK call and slow the products down
     from threadpoolctl import threadpool_limits

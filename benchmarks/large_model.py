@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landscape_cli.curvature import make_operator  # noqa: E402
-from landscape_cli.estimators.basis import BasisBudget  # noqa: E402
-from landscape_cli.estimators.lanczos import extreme_eigenpairs  # noqa: E402
-from landscape_cli.losses import get_loss  # noqa: E402
-from landscape_cli.problem import build_problem  # noqa: E402
+from landscape.curvature import make_operator  # noqa: E402
+from landscape.estimators.basis import BasisBudget  # noqa: E402
+from landscape.estimators.lanczos import extreme_eigenpairs  # noqa: E402
+from landscape.losses import get_loss  # noqa: E402
+from landscape.problem import build_problem  # noqa: E402
 
 BUDGETS = (10**9, 4 * 10**9)
 TOL = 1e-4

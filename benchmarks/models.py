@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 
 
 def _mlp(sizes):

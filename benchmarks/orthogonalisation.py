@@ -16,9 +16,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.models import TransformerProblem  # noqa: E402
-from landscape_cli.curvature import make_operator  # noqa: E402
-from landscape_cli.estimators import basis as basis_module  # noqa: E402
-from landscape_cli.estimators import lanczos  # noqa: E402
+from landscape.curvature import make_operator  # noqa: E402
+from landscape.estimators import basis as basis_module  # noqa: E402
+from landscape.estimators import lanczos  # noqa: E402
 
 CLOCK = {"local": 0.0, "full": 0.0}
 

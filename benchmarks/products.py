@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.models import MLPS, small_gpt2, transformer_layer  # noqa: E402
-from landscape_cli.curvature import make_operator  # noqa: E402
+from landscape.curvature import make_operator  # noqa: E402
 
 
 def timed(fn, repeat=15):

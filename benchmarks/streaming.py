@@ -84,7 +84,7 @@ def held_10x():
 MEASURED = """
 import json, resource, sys, time
 sys.argv = ["landscape", *sys.argv[1:]]
-from landscape_cli.cli import main
+from landscape.cli import main
 start = time.perf_counter()
 try:
     main()

@@ -24,15 +24,15 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from landscape_cli.analyses.surface import (  # noqa: E402
+from landscape.analyses.surface import (  # noqa: E402
     SurfaceSettings,
     axis,
     grid_coords,
     point_losses,
     random_directions,
 )
-from landscape_cli.losses import get_loss  # noqa: E402
-from landscape_cli.problem import build_problem  # noqa: E402
+from landscape.losses import get_loss  # noqa: E402
+from landscape.problem import build_problem  # noqa: E402
 
 
 def cnn() -> nn.Module:
@@ -56,7 +56,7 @@ def cnn() -> nn.Module:
 
 def sample_problem(dtype: torch.dtype, device: str):
     """The bundled sample (3.3k-parameter tanh MLP, 1,024 examples)."""
-    from landscape_cli.load import load_checkpoint, load_data
+    from landscape.load import load_checkpoint, load_data
     from sample_models import SAMPLE_CHECKPOINT
 
     ck = load_checkpoint(SAMPLE_CHECKPOINT, trust=True)

@@ -49,7 +49,7 @@ def timed(command: list[str], repeat: int, cwd: Path) -> tuple[float, str]:
 def ours(folder: Path, name: str, end: str) -> list[str]:
     k = ["--k", "5", "--k-bottom", "0"] if end == "top" else ["--k", "0", "--k-bottom", "5"]
     return [
-        sys.executable, "-m", "landscape_cli", "spectrum", str(folder / f"{name}.pt"),
+        sys.executable, "-m", "landscape", "spectrum", str(folder / f"{name}.pt"),
         "--model-factory", f"benchmarks.process_models:{name}",
         "--data", str(folder / f"{name}-data.pt"), "--loss", "cross-entropy",
         "--dtype", "float32", "--tol", "1e-4", "--json", *k,
@@ -92,7 +92,7 @@ def main() -> None:
         for name in names:
             for end in ("top", "bottom"):
                 compare(folder, name, end, repeat, scale)
-    t_help, _ = timed([sys.executable, "-m", "landscape_cli", "--help"], repeat, ROOT)
+    t_help, _ = timed([sys.executable, "-m", "landscape", "--help"], repeat, ROOT)
     t_torch, _ = timed([sys.executable, "-c", "import torch"], repeat, ROOT)
     print(f"landscape --help {t_help:.2f} s, import torch {t_torch:.2f} s: "
           f"ratio {t_help / t_torch:.2f}")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from landscape_cli.cli import main
+from landscape.cli import main
 
 
 @dataclass

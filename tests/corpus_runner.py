@@ -1,6 +1,6 @@
 """Run many `landscape` invocations fast: import the CLI once, then fork one child per case.
 
-Each child runs the console entry point `landscape_cli.cli:main` with its own argv, working
+Each child runs the console entry point `landscape.cli:main` with its own argv, working
 folder, stdout and stderr (file descriptors 1 and 2), and exits with main's code; the parent
 never computes anything (so no thread pool exists when it forks). Usage:
 
@@ -17,13 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import landscape_cli.analyses.gate  # noqa: F401 (what the commands load when they run,
-import landscape_cli.analyses.params  # noqa: F401   imported once, before any fork)
-import landscape_cli.cli.session  # noqa: F401
-import landscape_cli.cli.settings  # noqa: F401
-import landscape_cli.cli.thresholds  # noqa: F401
-import landscape_cli.curvature  # noqa: F401
-from landscape_cli.cli import main
+import landscape.analyses.gate  # noqa: F401 (what the commands load when they run,
+import landscape.analyses.params  # noqa: F401   imported once, before any fork)
+import landscape.cli.session  # noqa: F401
+import landscape.cli.settings  # noqa: F401
+import landscape.cli.thresholds  # noqa: F401
+import landscape.curvature  # noqa: F401
+from landscape.cli import main
 
 UNCAUGHT = 99  # an exception escaped main(): never expected
 

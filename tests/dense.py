@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, hessian, jacrev  # noqa: F401 (hessian: z only)
 
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import Problem, build_problem, unflatten
+from landscape.losses import get_loss
+from landscape.problem import Problem, build_problem, unflatten
 
 
 def flat_loss_fn(problem: Problem):

@@ -7,18 +7,18 @@ import torch
 from cli import run
 from dense import classification_problem, dense_hessian
 
-from landscape_cli.cli.settings import parse_bytes
-from landscape_cli.curvature import make_operator
-from landscape_cli.errors import InputError
-from landscape_cli.estimators import basis as basis_module
-from landscape_cli.estimators.basis import (
+from landscape.cli.settings import parse_bytes
+from landscape.curvature import make_operator
+from landscape.errors import InputError
+from landscape.estimators import basis as basis_module
+from landscape.estimators.basis import (
     MAX_BASIS,
     Basis,
     BasisBudget,
     minimum_vectors,
     plan_basis,
 )
-from landscape_cli.estimators.lanczos import extreme_eigenpairs
+from landscape.estimators.lanczos import extreme_eigenpairs
 
 
 @pytest.fixture(scope="module")

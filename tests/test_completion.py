@@ -48,7 +48,7 @@ def test_the_completion_protocol_completes_commands_options_and_choices():
 def test_completing_loads_no_numerical_library():
     code = (
         "import sys\n"
-        "from landscape_cli.cli import main\n"
+        "from landscape.cli import main\n"
         "sys.argv = ['landscape']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('torch', 'numpy', 'matplotlib') if m in sys.modules))\n"

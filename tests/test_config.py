@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from landscape_cli.cli.config import load_config, resolve_options
-from landscape_cli.errors import InputError
+from landscape.cli.config import load_config, resolve_options
+from landscape.errors import InputError
 
 DEFAULTS = {"top_k": 10, "tol": 1e-6, "operator": "hessian", "samples": None, "plot": False}
 

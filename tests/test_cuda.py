@@ -10,12 +10,12 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from landscape_cli.curvature import make_operator
-from landscape_cli.estimators.basis import BasisBudget
-from landscape_cli.estimators.lanczos import extreme_eigenpairs
-from landscape_cli.estimators.trace import hutchpp_trace
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.curvature import make_operator
+from landscape.estimators.basis import BasisBudget
+from landscape.estimators.lanczos import extreme_eigenpairs
+from landscape.estimators.trace import hutchpp_trace
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 

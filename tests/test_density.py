@@ -8,9 +8,9 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from scipy.special import ndtr
 
-from landscape_cli.curvature.base import DenseOperator
-from landscape_cli.errors import InputError
-from landscape_cli.estimators.slq import _lanczos_block, spectral_density
+from landscape.curvature.base import DenseOperator
+from landscape.errors import InputError
+from landscape.estimators.slq import _lanczos_block, spectral_density
 
 
 def with_spectrum(lam, seed=0):
@@ -178,7 +178,7 @@ def test_steps_capped_at_p_recover_all_eigenvalues():
 
 def test_second_gram_schmidt_pass_changes_nothing_when_forced(monkeypatch):
     """The DGKS second pass (normally rare) gives the same recurrence when always taken."""
-    import landscape_cli.estimators.slq as density
+    import landscape.estimators.slq as density
 
     lam = np.random.default_rng(9).uniform(-1.0, 2.0, 80)
     A = with_spectrum(lam, seed=9)

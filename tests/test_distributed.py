@@ -21,7 +21,7 @@ TIMEOUT = 240
 def torchrun(*args: str, cwd, env: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", "-m", "landscape_cli", *args]
+    command += ["--nproc-per-node", "2", "-m", "landscape", *args]
     return subprocess.run(
         command, capture_output=True, text=True, env=env, cwd=cwd, timeout=TIMEOUT
     )
@@ -235,6 +235,6 @@ def test_a_rank_that_hangs_or_fails_ends_the_run_in_one_line(tmp_path, fault):
             "error: rank 1 of 2: data factory 'faulty.py:data' failed: ValueError: rank-local "
             "data broke. fix the factory; it is called with no arguments"
         ]
-    assert "landscape_cli/" not in result.stderr  # no traceback from our code on any rank
+    assert "landscape/" not in result.stderr  # no traceback from our code on any rank
     assert "terminate called" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -4,11 +4,11 @@ import pytest
 import torch
 from dense import dense_empirical_fisher, dense_ggn
 
-from landscape_cli.analyses.spectrum import analyse_spectrum
-from landscape_cli.cli.settings import options_for, spectrum_settings
-from landscape_cli.curvature import DenseOperator, make_operator
-from landscape_cli.errors import InputError
-from landscape_cli.estimators.lanczos import extreme_eigenpairs
+from landscape.analyses.spectrum import analyse_spectrum
+from landscape.cli.settings import options_for, spectrum_settings
+from landscape.curvature import DenseOperator, make_operator
+from landscape.errors import InputError
+from landscape.estimators.lanczos import extreme_eigenpairs
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +120,8 @@ def test_multiplicity_check_finds_every_copy_of_a_repeated_eigenvalue():
     C-fold. One Krylov vector sees one copy; the check's fresh vectors find the others."""
     from torch import nn
 
-    from landscape_cli.losses import get_loss
-    from landscape_cli.problem import build_problem
+    from landscape.losses import get_loss
+    from landscape.problem import build_problem
 
     torch.manual_seed(0)
     x, y = torch.randn(200, 12), torch.randn(200, 3)

@@ -21,7 +21,7 @@ def drawn(monkeypatch):
     """The matplotlib figures the command draws, by module, instead of their bytes."""
     figures = {}
     for name in ("spectrum", "ggn_gap", "taylor"):
-        module = importlib.import_module(f"landscape_cli.render.figures.{name}")
+        module = importlib.import_module(f"landscape.render.figures.{name}")
         real = module.save
 
         def keep(fig, target, name=name, real=real):

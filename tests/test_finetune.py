@@ -12,8 +12,8 @@ from cli import run
 from dense import dense_hessian
 from torch import nn
 
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 
 FACTORY = '''
 import torch

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses import gate as g
-from landscape_cli.analyses.sharpness import METRICS, Metric
-from landscape_cli.cli import app, thresholds
-from landscape_cli.errors import InputError, NumericalError
+from landscape.analyses import gate as g
+from landscape.analyses.sharpness import METRICS, Metric
+from landscape.cli import app, thresholds
+from landscape.errors import InputError, NumericalError
 
 ROOT = Path(__file__).resolve().parents[1]
 N, D, C = 40, 5, 3
@@ -49,7 +49,7 @@ def linear(tmp_path, monkeypatch):
 def run_cli(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "landscape_cli", *map(str, args)],
+        [sys.executable, "-m", "landscape", *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -19,12 +19,12 @@ from dense import (
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses.ggn_gap import analyse_ggn_gap
-from landscape_cli.cli.settings import settings_for
-from landscape_cli.curvature import FisherOperator
-from landscape_cli.errors import InputError
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.analyses.ggn_gap import analyse_ggn_gap
+from landscape.cli.settings import settings_for
+from landscape.curvature import FisherOperator
+from landscape.errors import InputError
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 
 
 def eigvals(M):
@@ -286,7 +286,7 @@ FAST = ["--k", "2", "--probes", "6", "--mc-samples", "1,4", "--random-directions
 
 
 def test_cli_json_parses(tmp_path):
-    from landscape_cli.cli import app
+    from landscape.cli import app
 
     ckpt, data = save_checkpoint(tmp_path)
     result = CliRunner().invoke(
@@ -307,7 +307,7 @@ def test_cli_json_parses(tmp_path):
 
 
 def test_cli_terminal_png_and_out(tmp_path):
-    from landscape_cli.cli import app
+    from landscape.cli import app
 
     ckpt, data = save_checkpoint(tmp_path)
     png, out = tmp_path / "gap.png", tmp_path / "out"

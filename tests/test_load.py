@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from landscape_cli.errors import InputError
-from landscape_cli.load import LoadedCheckpoint, import_object, load_checkpoint, load_data
+from landscape.errors import InputError
+from landscape.load import LoadedCheckpoint, import_object, load_checkpoint, load_data
 from sample_models import SAMPLE_CHECKPOINT, SAMPLE_DATA
 from sample_models.mlp import MLP, build
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from cli import run
 
-from landscape_cli.analyses.sharpness.curvature import stability_of
-from landscape_cli.analyses.sharpness.momentum import Momentum, momentum_of
-from landscape_cli.estimators.results import Eigenpair
+from landscape.analyses.sharpness.curvature import stability_of
+from landscape.analyses.sharpness.momentum import Momentum, momentum_of
+from landscape.estimators.results import Eigenpair
 
 
 def sgd_grows(lam: float, lr: float, steps: int = 3000, **sgd) -> bool:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from dense import classification_problem, dense_empirical_fisher, dense_ggn
 
-from landscape_cli.analyses.spectrum import analyse_spectrum
-from landscape_cli.cli.settings import settings_for
-from landscape_cli.curvature import make_operator
+from landscape.analyses.spectrum import analyse_spectrum
+from landscape.cli.settings import settings_for
+from landscape.curvature import make_operator
 
 
 @pytest.mark.parametrize(
@@ -48,8 +48,8 @@ def null_space_problem():
     zeros below a bulk of small positive eigenvalues (8e-5 ... 8e-3)."""
     from torch import nn
 
-    from landscape_cli.losses import get_loss
-    from landscape_cli.problem import build_problem
+    from landscape.losses import get_loss
+    from landscape.problem import build_problem
 
     torch.manual_seed(0)
     n, d = 250, 300
@@ -61,7 +61,7 @@ def null_space_problem():
 
 
 def test_a_hessian_null_space_is_never_skipped_over():
-    from landscape_cli.estimators.lanczos import extreme_eigenpairs
+    from landscape.estimators.lanczos import extreme_eigenpairs
 
     problem = null_space_problem()
     H = make_operator("hessian", problem)

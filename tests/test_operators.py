@@ -10,9 +10,9 @@ from dense import (
 )
 from torch import nn
 
-from landscape_cli.curvature import DifferenceOperator, make_operator
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.curvature import DifferenceOperator, make_operator
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 
 LOSSES = ["cross-entropy", "bce", "mse"]
 
@@ -125,7 +125,7 @@ def test_block_products_equal_single_products():
 
 
 def test_graphs_that_do_not_fit_fall_back_to_recomputation(monkeypatch):
-    from landscape_cli.curvature import memory
+    from landscape.curvature import memory
 
     problem = classification_problem(n=30, batch_size=8)
     assert make_operator("hessian", problem).strategy == "kept-graph"

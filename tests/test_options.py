@@ -11,9 +11,9 @@ import subprocess
 import pytest
 from cli import run
 
-from landscape_cli.cli import options
-from landscape_cli.cli.session import resolve
-from landscape_cli.cli.settings import sharpness_settings
+from landscape.cli import options
+from landscape.cli.session import resolve
+from landscape.cli.settings import sharpness_settings
 
 SCRIPT = shutil.which("landscape")
 
@@ -136,7 +136,7 @@ def test_help_ends_with_examples_of_the_command(command):
 
 @pytest.mark.skipif(SCRIPT is None, reason="the console script is not installed")
 def test_gate_help_lists_every_metric_name():
-    from landscape_cli.analyses.metric_names import METRICS, TAYLOR
+    from landscape.analyses.metric_names import METRICS, TAYLOR
 
     text = script("gate", "--help").stdout.split("Metrics")[1]
     listed = [line.strip() for line in text.splitlines()[1:] if line.strip()]

@@ -6,10 +6,10 @@ import copy
 import pytest
 import torch
 
-from landscape_cli.curvature import make_operator
-from landscape_cli.estimators import lanczos
-from landscape_cli.estimators.orthogonality import Reorthogonalisation
-from landscape_cli.problem import build_problem
+from landscape.curvature import make_operator
+from landscape.estimators import lanczos
+from landscape.estimators.orthogonality import Reorthogonalisation
+from landscape.problem import build_problem
 
 
 @pytest.fixture(autouse=True)

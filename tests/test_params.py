@@ -10,9 +10,9 @@ import torch
 from cli import run
 from torch import nn
 
-from landscape_cli.errors import InputError
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.errors import InputError
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 
 
 def test_params_lists_theta_and_the_blocks_per_layer_uses(capsys, monkeypatch):

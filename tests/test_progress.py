@@ -9,9 +9,9 @@ import re
 
 from cli import run
 
-from landscape_cli.cli.app import Heartbeat
+from landscape.cli.app import Heartbeat
 
-app_module = importlib.import_module("landscape_cli.cli.app")
+app_module = importlib.import_module("landscape.cli.app")
 
 
 class Clock:

@@ -15,11 +15,11 @@ from cli import run
 from torch import nn
 from torch.func import functional_call, jacrev
 
-from landscape_cli.curvature import make_operator
-from landscape_cli.errors import InputError
-from landscape_cli.estimators.lanczos import extreme_eigenpairs
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem, unflatten
+from landscape.curvature import make_operator
+from landscape.errors import InputError
+from landscape.estimators.lanczos import extreme_eigenpairs
+from landscape.losses import get_loss
+from landscape.problem import build_problem, unflatten
 
 V, T = 7, 5  # vocabulary, sequence length
 
@@ -263,7 +263,7 @@ def test_a_bert_classifier_returning_a_model_output():
 
 
 def test_a_dataloader_of_flat_dict_batches_with_a_target(tmp_path):
-    from landscape_cli.load import load_data
+    from landscape.load import load_data
 
     x, y = lm_data(n=7, seed=4)
     (tmp_path / "loader.py").write_text(

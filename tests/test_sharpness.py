@@ -12,21 +12,21 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses import sharpness as S
-from landscape_cli.analyses.sharpness import (
+from landscape.analyses import sharpness as S
+from landscape.analyses.sharpness import (
     AdamStateError,
     adam_state,
     analyse_adam,
     optimizer_state_of,
     threshold,
 )
-from landscape_cli.cli import app
-from landscape_cli.cli.settings import settings_for
-from landscape_cli.curvature import HessianOperator
-from landscape_cli.errors import InputError
-from landscape_cli.estimators.trace import diag_pp, hutchinson_diagonal
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.cli import app
+from landscape.cli.settings import settings_for
+from landscape.curvature import HessianOperator
+from landscape.errors import InputError
+from landscape.estimators.trace import diag_pp, hutchinson_diagonal
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 from sample_models.mlp import build
 from tests.dense import dense_hessian, mlp
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 from cli import run
 
-from landscape_cli.load import import_object, load_data, open_data
-from landscape_cli.load.stream import Stream
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.load import import_object, load_data, open_data
+from landscape.load.stream import Stream
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 from sample_models.mlp import build
 
 N = 24
@@ -329,7 +329,7 @@ def test_two_ranks_each_read_their_own_shard_and_equal_one_process(work, capsys,
     args += ["--strategy", "double-backward"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", "-m", "landscape_cli", "spectrum", *MODEL]
+    command += ["--nproc-per-node", "2", "-m", "landscape", "spectrum", *MODEL]
     command += ["--data", "data.py:dataset", *args, "--json"]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]

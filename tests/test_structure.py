@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from landscape_cli.cli import options
-from landscape_cli.cli.app import app
+from landscape.cli import options
+from landscape.cli.app import app
 
-PACKAGE = Path(__file__).resolve().parents[1] / "landscape_cli"
+PACKAGE = Path(__file__).resolve().parents[1] / "landscape"
 CORE = [
     "curvature",
     "estimators",
@@ -50,7 +50,7 @@ def imported(path: Path) -> set[str]:
 def test_the_numerical_core_imports_no_user_interface(path):
     ui = {n for n in imported(path) if n.split(".")[0] in UI_LIBRARIES}
     upward = {
-        n for n in imported(path) if n.startswith(("landscape_cli.cli", "landscape_cli.render"))
+        n for n in imported(path) if n.startswith(("landscape.cli", "landscape.render"))
     }
     assert not ui and not upward, f"{path.name} imports {sorted(ui | upward)}"
 
@@ -116,7 +116,7 @@ def test_help_and_version_load_no_numerical_library():
     import sys
 
     code = (
-        "import sys, landscape_cli.cli; "
+        "import sys, landscape.cli; "
         "print(sorted(m for m in ('torch', 'numpy', 'scipy', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

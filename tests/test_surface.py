@@ -13,7 +13,7 @@ from cli import run
 from torch import nn
 from torch.nn import functional as F
 
-from landscape_cli.analyses.surface import (
+from landscape.analyses.surface import (
     InterpolationSettings,
     SurfaceSettings,
     analyse_interpolation,
@@ -24,8 +24,8 @@ from landscape_cli.analyses.surface import (
     point_losses,
     random_directions,
 )
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 from sample_models import SAMPLE_CHECKPOINT
 from tests.dense import classification_problem, dense_hessian
 

@@ -13,7 +13,7 @@ from dense import classification_problem, dense_ggn, dense_hessian, flat_loss_fn
 from torch import nn
 from typer.testing import CliRunner
 
-from landscape_cli.analyses.taylor import (
+from landscape.analyses.taylor import (
     DIRECTIONS,
     TaylorSettings,
     analyse_taylor,
@@ -21,11 +21,11 @@ from landscape_cli.analyses.taylor import (
     halving_steps,
     parse_sweep,
 )
-from landscape_cli.cli import app
-from landscape_cli.curvature import DenseOperator, GGNOperator, HessianOperator
-from landscape_cli.errors import InputError
-from landscape_cli.losses import get_loss
-from landscape_cli.problem import build_problem
+from landscape.cli import app
+from landscape.curvature import DenseOperator, GGNOperator, HessianOperator
+from landscape.errors import InputError
+from landscape.losses import get_loss
+from landscape.problem import build_problem
 
 
 def check(problem, etas, directions=("gradient",), hessian=None, **kwargs):
@@ -558,7 +558,7 @@ def test_cli_bad_input_exits_2(checkpoint, tmp_path, capsys, monkeypatch, args, 
 
 
 def test_cli_direction_file(checkpoint, tmp_path, capsys, monkeypatch):
-    from landscape_cli.cli.session import open_session
+    from landscape.cli.session import open_session
 
     p = open_session(
         "taylor_check", {"model": checkpoint, "trust_checkpoint": True}
@@ -621,7 +621,7 @@ def test_two_ranks_choose_the_same_steps_across_kinks(tmp_path, capsys, monkeypa
 
     args = taylor_models.save("cnn", tmp_path)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", "-m", "landscape_cli", "taylor-check", *args]
+    command += ["--nproc-per-node", "2", "-m", "landscape", "taylor-check", *args]
     command += ["--direction", "gradient,random", "--json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)

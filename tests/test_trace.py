@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from landscape_cli.curvature.base import DenseOperator
-from landscape_cli.errors import InputError
-from landscape_cli.estimators.trace import (
+from landscape.curvature.base import DenseOperator
+from landscape.errors import InputError
+from landscape.estimators.trace import (
     TraceEstimate,
     hutchinson_diagonal,
     hutchinson_trace,
@@ -181,7 +181,7 @@ def test_invalid_block_and_nan_operator(generic):
         hutchinson_diagonal(DenseOperator(A), num_matvecs=1)
     bad = A.clone()
     bad[0, 0] = float("nan")
-    from landscape_cli.errors import NumericalError
+    from landscape.errors import NumericalError
 
     with pytest.raises(NumericalError):
         hutchpp_trace(DenseOperator(bad), num_matvecs=30)

@@ -13,8 +13,8 @@ import torch
 from cli import run
 from torch import nn
 
-from landscape_cli.errors import InputError
-from landscape_cli.render.files import write_files
+from landscape.errors import InputError
+from landscape.render.files import write_files
 
 NET = """
 from torch import nn
@@ -117,7 +117,7 @@ def test_outputs_are_written_all_or_none(tmp_path):
 
 
 def test_a_failing_figure_never_costs_the_report(tmp_path, capsys, monkeypatch):
-    from landscape_cli.render.figures import spectrum
+    from landscape.render.figures import spectrum
 
     def broken(report, target):
         raise ValueError("no axes")

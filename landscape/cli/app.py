@@ -1,0 +1,372 @@
+"""The typer application, its error handling and the one way every command writes output."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from typer.core import TyperGroup
+
+from landscape.cli.options import COMMANDS, TABLE
+from landscape.errors import LandscapeError, NumericalError
+from landscape.render.files import write_files
+from landscape.render.json import dumps
+from landscape.render.writers import Rendered, Targets, files_for
+
+
+class InOrder(TyperGroup):
+    """`landscape --help` lists the commands in the option table's order (the README's)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        order = [c.replace("_", "-") for c in COMMANDS]
+        return sorted(self.commands, key=lambda c: order.index(c) if c in order else len(order))
+
+
+app = typer.Typer(
+    cls=InOrder,
+    name="landscape",
+    help="Certified loss-landscape analysis for PyTorch models: Hessian/GGN/Fisher spectra, "
+    "GGN gap, Taylor checks, sharpness and CI gates.",
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+err = Console(stderr=True, highlight=False)
+EXIT_USAGE = 2
+INTERRUPTED = 130
+INTERNAL_ERROR = 70
+
+
+def main() -> None:
+    """Console entry point: one line and an exit code for every expected failure."""
+    argv = sys.argv[1:]
+    if "--verbose" not in argv and not os.environ.get("LANDSCAPE_DEBUG"):
+        quiet_libraries()
+    try:
+        code = app(args=argv, prog_name="landscape", standalone_mode=False)
+    except LandscapeError as exc:
+        settle()
+        if is_main_process():
+            error_line(exc.line())
+        else:
+            pass_to_rank0(exc, exc.line(), exc.exit_code)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(INTERRUPTED)
+    except Exception as exc:  # usage errors (click's, vendored by typer) and anything unexpected
+        settle()
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if "Abort" in names:
+            error_line("interrupted")
+            sys.exit(INTERRUPTED)
+        if "ClickException" in names:
+            error_line(usage_line(exc))
+            sys.exit(EXIT_USAGE if "UsageError" in names else getattr(exc, "exit_code", 1))
+        if os.environ.get("LANDSCAPE_DEBUG"):
+            raise
+        line = (
+            f"internal error: {type(exc).__name__}: {exc} (set LANDSCAPE_DEBUG=1 for the traceback)"
+        )
+        if is_main_process():
+            error_line(line)
+        else:
+            pass_to_rank0(exc, line, INTERNAL_ERROR)
+        sys.exit(INTERNAL_ERROR)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def is_main_process() -> bool:
+    """False on the ranks other than 0 of a torchrun run (RANK set by torchrun)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def under_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def settle() -> None:
+    """Under torchrun, once this rank has its error, torchrun's SIGTERM (sent when another
+    rank ends first) no longer interrupts it: its one line is printed whole."""
+    if under_torchrun():
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def pass_to_rank0(exc: Exception, line: str, code: int) -> None:
+    """Under torchrun a rank other than 0 prints nothing: its own error goes to rank 0, which
+    prints it with the rank (a failure it only saw in another rank is not passed on)."""
+    from landscape.distributed import ProcessLost, tell_rank0
+
+    if not isinstance(exc, ProcessLost):
+        tell_rank0(" ".join(line.split()), code)
+
+
+def error_line(text: str) -> None:
+    """The one line a failure prints on stderr (newlines folded, markup printed verbatim)."""
+    line = " ".join(str(text).split())
+    if line.startswith("internal error:"):
+        err.print(line, markup=False, soft_wrap=True)
+    else:
+        err.print(f"[bold red]error:[/] {escape(line)}", markup=True, soft_wrap=True)
+
+
+def quiet_libraries() -> None:
+    """Silence library logging and warnings (torch's loaders log pages); --verbose keeps them."""
+    import logging
+    import warnings
+
+    logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")
+
+
+def usage_line(exc: Exception) -> str:
+    """A usage error as one line: what was wrong, the closest real name, where help is."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "landscape"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    name = getattr(exc, "option_name", None)
+    if type(exc).__name__ == "NoSuchOption" and name:
+        options = {opt.lstrip("-"): opt for opt in _option_names(ctx)}
+        close = difflib.get_close_matches(name.lstrip("-"), list(options), n=1, cutoff=0.6)
+        hint = f"did you mean {options[close[0]]}? " if close else ""
+        return f"no such option {name} for `{command}`; {hint}see `{command} --help`"
+    choice = _choice_line(exc, message)
+    if choice:
+        return choice
+    if message.startswith("No such command"):
+        commands = ctx.command.list_commands(ctx) if ctx is not None else []
+        wrong = message.split("'")[1] if "'" in message else ""
+        close = difflib.get_close_matches(wrong, commands, n=1, cutoff=0.5)
+        hint = f"did you mean `landscape {close[0]}`? " if close else ""
+        return f"no such command '{wrong}'; {hint}commands: {', '.join(commands)}"
+    return f"{message.rstrip('.')}; see `{command} --help`"
+
+
+def terminal_view(view) -> None:
+    """Print a view on stdout. Off a terminal (a CI log, `> file`, `| less`) the width is the
+    view's own, so no number is cut or wrapped; on a terminal, the terminal's."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        need = Measurement.get(console, console.options.update_width(10_000), view).maximum
+        console = Console(highlight=False, width=max(console.width, need))
+    console.print(view)
+
+
+def _choice_line(exc: Exception, message: str) -> str:
+    """`unknown curvature 'hesian' for --curvature; did you mean hessian? use one of: …`."""
+    found = re.search(r"'([^']*)' is not one of ((?:'[^']*'(?:, )?)+)", message)
+    if found is None:
+        return ""
+    wrong, choices = found.group(1), re.findall(r"'([^']*)'", found.group(2))
+    flag = max(getattr(getattr(exc, "param", None), "opts", None) or [""], key=len)
+    noun = next((o.noun for o in TABLE if o.flag == flag and o.noun), flag)
+    close = difflib.get_close_matches(wrong, choices, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown {noun} '{wrong}' for {flag}; {hint}use one of: {', '.join(choices)}"
+
+
+def _option_names(ctx) -> list[str]:
+    if ctx is None:
+        return []
+    return [opt for param in ctx.command.params for opt in getattr(param, "opts", [])]
+
+
+def log(message: str) -> None:
+    if is_main_process():
+        err.print(message, markup=False, soft_wrap=True)
+
+
+EVERY = 10.0  # seconds between the plain progress lines off a terminal
+LONG = 60.0  # a run estimated longer than this gets one line saying so, with what shortens it
+WARMUP = 3.0  # seconds of work before the estimate is trusted
+POLL = 0.5  # seconds between reads of a `count` (the operator's product counter)
+CLOCK = time.monotonic
+
+
+class Heartbeat:
+    """Progress as plain lines (off a terminal), and the one warning before a long run.
+
+    `update(done)` takes the work done so far; every EVERY seconds it writes
+    `spectrum: 120/400 products, 12 s, about 30 s left` (`at most` when the total is a
+    budget the work may stop short of). Once WARMUP seconds of work give a rate, a total
+    estimated above LONG seconds is said once, with --samples/--batch-size. The clock and the
+    writer are arguments, so tests drive it with a fake clock."""
+
+    def __init__(
+        self, description, total=None, unit="products", *, bound=False, lines=True,
+        clock=None, write=None,
+    ):  # fmt: skip
+        self.description, self.total, self.unit, self.bound = description, total, unit, bound
+        self.lines, self.clock, self.write = lines, clock or CLOCK, write or log
+        self.start = self.last = self.clock()
+        self.warned = False
+        self.stage: str | None = None  # the part of the work under way, when it has parts
+
+    def update(self, done: int) -> None:
+        now = self.clock()
+        elapsed = now - self.start
+        if not self.warned and self.total and done > 0 and elapsed >= WARMUP:
+            self.warned = True
+            estimate = elapsed / done * self.total
+            if estimate > LONG:
+                self.write(self.warning(estimate))
+        if self.lines and now - self.last >= EVERY:
+            self.last = now
+            self.write(self.line(done, elapsed))
+
+    def line(self, done: int, elapsed: float) -> str:
+        stage = f" ({self.stage})" if self.stage else ""
+        head = f"{self.description}{stage}: {done}"
+        if not self.total:
+            return f"{head}{' ' + self.unit if self.unit else ''}, {elapsed:.0f} s"
+        text = f"{head}/{self.total} {self.unit}, {elapsed:.0f} s"
+        if 0 < done < self.total:
+            left = elapsed / done * (self.total - done)
+            text += f", {'at most' if self.bound else 'about'} {duration(left)} left"
+        return text
+
+    def warning(self, estimate: float) -> str:
+        per = estimate / self.total
+        return (
+            f"{self.description}: this run will take {'up to' if self.bound else 'about'} "
+            f"{duration(estimate)} ({self.total} {self.unit} at {per:.2g} s each); "
+            f"--samples N (fewer examples) makes each of the {self.unit} cheaper, --batch-size N "
+            "bounds the memory"
+        )
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@contextmanager
+def progress(
+    description: str, total: int | None = None, count=None, bound: bool = False, unit="products"
+):
+    """Progress on stderr while the body runs: a bar with the total and an ETA on a terminal,
+    a plain line every EVERY seconds off one (a CI log), and one line first when the run will
+    take long. Yields a callback taking the work done so far; `count` (e.g. the operator's
+    product counter) is read every POLL seconds as well; the callback's optional second argument
+    names the stage under way (shown with the description). `bound`: the total is a budget."""
+    shown = is_main_process()
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}" + ("/{task.total}" if total else "") + f" {unit}".rstrip()),
+        TimeElapsedColumn(),
+        *([TimeRemainingColumn()] if total else []),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal or not shown,
+    )
+    meter = Heartbeat(description, total, unit, bound=bound, lines=shown and not err.is_terminal)
+    meter.write = log if shown else (lambda _text: None)
+    with bar:
+        task = bar.add_task(description, total=total)
+        lock = threading.Lock()
+
+        def tick(done: int, stage: str | None = None) -> None:
+            with lock:
+                if stage is not None and stage != meter.stage:
+                    meter.stage = stage
+                    bar.update(task, description=f"{description} ({stage})")
+                bar.update(task, completed=done)
+                meter.update(done)
+
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(stop, count, tick), daemon=True)
+        if count is not None:
+            watcher.start()
+        try:
+            yield tick
+        finally:
+            stop.set()
+            if count is not None:
+                watcher.join()
+
+
+def _watch(stop: threading.Event, count, tick) -> None:
+    while not stop.wait(POLL):
+        tick(count())
+
+
+def require_converged(pairs, allow: bool, products: int) -> None:
+    """Exit 3 when the solver did not certify every eigenpair asked for (unless allowed)."""
+    bad = [e for e in pairs if not e.converged]
+    if bad and not allow:
+        worst = max(e.error_bound for e in bad)
+        raise NumericalError(
+            f"the eigen-solver certified {len(pairs) - len(bad)} of {len(pairs)} eigenvalues "
+            f"within {products} products (largest residual bound {worst:.3g})",
+            "raise --max-products or loosen --tol, or pass --allow-unconverged to report them "
+            "flagged",
+        )
+
+
+def written() -> None:
+    """Under torchrun, every rank waits here until rank 0 has written its output, so that no
+    rank ends (a gate's exit 1) and has torchrun stop rank 0 while it writes; then the
+    process group closes (nothing after the output is reduced)."""
+    if under_torchrun():
+        from landscape.distributed import finish
+
+        finish()
+
+
+class FigureFailed(LandscapeError):
+    """A figure could not be drawn; the report and every other file were still written."""
+
+    exit_code = INTERNAL_ERROR
+
+
+def emit(rendered: Rendered, opt: dict) -> None:
+    """The one output sink: every requested file (all or none), then JSON or the terminal view.
+
+    A figure that fails to draw is left out and reported once the rest is written.
+    """
+    if not is_main_process():
+        written()  # under torchrun, rank 0 alone prints and writes; the others wait for it
+        return
+    files, failed = files_for(rendered, Targets.from_options(opt))
+    write_files(files)
+    if opt.get("json"):
+        sys.stdout.write(dumps(rendered.report) + "\n")
+        sys.stdout.flush()
+    else:
+        view = rendered.view(rendered.report)
+        terminal_view(view)
+        for path in files:
+            log(f"wrote {path}")
+    written()
+    if failed:
+        stem, why = next(iter(failed.items()))
+        raise FigureFailed(
+            f"the {stem} figure could not be drawn ({why}); the report was written without it",
+            "please report this as a bug",
+        )

@@ -1,0 +1,70 @@
+"""`landscape interpolate`: two checkpoints, one segment; parse, analyse, render."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from landscape.cli.app import app, emit, log, progress
+from landscape.cli.options import command
+from landscape.errors import InputError
+from landscape.render.writers import Rendered, lazy
+
+
+@command(
+    app,
+    "interpolate",
+    examples=(
+        "landscape interpolate a.pt b.pt --data val.pt --model-factory mypkg:build",
+        "landscape interpolate a.pt b.pt --range=-0.5,1.5 --steps 41 --png segment.png",
+        "landscape interpolate a.pt b.pt --reset-bn --json > segment.json",
+    ),
+)
+def interpolate(cli: dict) -> None:
+    """The loss (and accuracy) on the segment (1 − α)·θ_A + α·θ_B between two checkpoints:
+    the barrier and each end's second-order Taylor model."""
+    from landscape.analyses.surface import analyse_interpolation, match_ends
+    from landscape.cli.session import open_model, open_session
+    from landscape.cli.settings import interpolation_settings
+
+    session = open_session("interpolate", cli, log=log)
+    opt = session.options
+    if opt["model_b"] is None:
+        raise InputError(
+            "`landscape interpolate` needs two checkpoints, and one was given",
+            "pass both: landscape interpolate a.pt b.pt ...",
+        )
+    settings = interpolation_settings(opt)
+    _, _, checkpoint_b, _, _ = open_model("interpolate", second_checkpoint(cli, session))
+    ends = match_ends(
+        session.problem, checkpoint_b.model, str(session.model_path), str(opt["model_b"])
+    )
+    with progress("interpolation", total=settings.steps, unit="points") as tick:
+        report = analyse_interpolation(
+            session.problem,
+            ends,
+            settings,
+            strategy=opt["strategy"],
+            progress=lambda stage, n: tick(n),
+        )
+    report = replace(report, distributed=session.distributed())
+    emit(
+        Rendered(
+            report,
+            lazy("terminal.surface:interpolate_view"),
+            {"interpolate": lazy("figures.surface:draw_interpolation")},
+        ),
+        opt,
+    )
+
+
+def second_checkpoint(cli: dict, session) -> dict:
+    """B's options: A's, with B as the model; B is built by A's factory (the one given, or
+    the one A's metadata named and that already ran for A) unless given one of its own."""
+    opt, meta = session.options, session.metadata
+    factory = opt["model_factory"] or meta.get("factory")
+    kwargs = opt["factory_kwargs"] if opt["model_factory"] else meta.get("factory_kwargs")
+    out = {**cli, "model": opt["model_b"]}
+    if cli.get("model_factory") is None and isinstance(factory, str):
+        out["model_factory"] = factory
+        out["factory_kwargs"] = kwargs if isinstance(kwargs, dict) else cli.get("factory_kwargs")
+    return out

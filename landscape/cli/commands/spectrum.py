@@ -1,0 +1,68 @@
+"""`landscape spectrum`: parse, analyse, render."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from landscape.cli.app import app, emit, log, progress, require_converged
+from landscape.cli.options import command
+from landscape.render.writers import Rendered, lazy
+
+
+@command(
+    app,
+    "spectrum",
+    examples=(
+        "landscape spectrum",
+        "landscape spectrum model.pt --data val.pt --model-factory mypkg.models:build --k 10",
+        "landscape spectrum model.pt --curvature ggn --density --out report/",
+    ),
+)
+def spectrum(cli: dict) -> None:
+    """Top-k and bottom-k eigenvalues (certified), trace, condition and density."""
+    from landscape.analyses.spectrum import analyse_spectrum
+    from landscape.cli.session import open_session
+    from landscape.cli.settings import spectrum_settings
+    from landscape.curvature import make_operator
+    from landscape.estimators.basis import BasisTooSmall
+
+    session = open_session("spectrum", cli, log=log)
+    opt = session.options
+    settings = spectrum_settings(opt, session.problem.num_params, session.sources)
+    with progress("building products"):
+        op = make_operator(
+            opt["curvature"],
+            session.problem,
+            strategy=opt["strategy"],
+            mc_samples=opt["mc_samples"],
+            seed=opt["seed"],
+        )
+    start = op.calls  # the vectors the operator was applied to, as the solver's cap counts
+    with progress(
+        f"{op.name} spectrum", budget(settings), count=lambda: op.calls - start, bound=True
+    ):
+        try:
+            report = analyse_spectrum(session.problem, op, settings)
+        except BasisTooSmall as exc:
+            raise exc.naming("--basis-memory", "--k, --k-bottom") from None
+    report = replace(report, distributed=session.distributed())
+    require_converged(report.top + report.bottom, opt["allow_unconverged"], report.solver.products)
+    emit(
+        Rendered(
+            report,
+            lazy("terminal.spectrum:spectrum_view"),
+            {"spectrum": lazy("figures.spectrum:draw_spectrum")},
+        ),
+        opt,
+    )
+
+
+def budget(settings) -> int:
+    """The most products the spectrum may take: the eigen-solver's cap (the solver's own
+    default cap is 1000 or more; twice for the multiplicity check), the trace's samples and
+    the density's starts × steps, each only when asked for. The solver usually stops far
+    sooner, so the progress says "at most"."""
+    solve = (settings.max_products or 1000) * (2 if settings.multiplicity_check else 1)
+    trace = settings.trace_samples if settings.trace else 0
+    density = settings.density_starts * settings.density_steps if settings.density else 0
+    return solve + trace + density

@@ -1,0 +1,53 @@
+"""`landscape surface`: parse, analyse, render."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from landscape.cli.app import app, emit, log, progress, require_converged
+from landscape.cli.options import command
+from landscape.render.writers import Rendered, lazy
+
+
+@command(
+    app,
+    "surface",
+    examples=(
+        "landscape surface",
+        "landscape surface model.pt --data val.pt --grid 31 --range=-0.5,0.5 --png surface.png",
+        "landscape surface model.pt --directions hessian --range=-0.2,0.2 --log --out report/",
+        "landscape surface model.pt --directions d1.pt,d2.pt --json > surface.json",
+    ),
+)
+def surface(cli: dict) -> None:
+    """The loss on a plane (or a line) through θ along two directions (random filter-normalised,
+    Hessian eigenvectors or your own), with the quadratic model and its trust region."""
+    from landscape.analyses.surface import analyse_surface
+    from landscape.cli.session import open_session
+    from landscape.cli.settings import surface_settings
+
+    session = open_session("surface", cli, log=log)
+    opt = session.options
+    settings = surface_settings(opt, session.sources)
+    total = settings.grid**settings.dims
+
+    def certified(eig) -> None:
+        require_converged(eig.top, opt["allow_unconverged"], eig.products)
+
+    with progress("surface", total=total, unit="points") as tick:
+        report = analyse_surface(
+            session.problem,
+            settings,
+            strategy=opt["strategy"],
+            progress=lambda stage, n: tick(n) if stage == "grid points" else None,
+            on_eigen=certified,
+        )
+    report = replace(report, distributed=session.distributed())
+    emit(
+        Rendered(
+            report,
+            lazy("terminal.surface:surface_view"),
+            {"surface": lazy("figures.surface:draw_surface")},
+        ),
+        opt,
+    )

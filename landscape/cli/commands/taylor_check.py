@@ -1,0 +1,67 @@
+"""`landscape taylor-check`: parse, analyse, render; exit 1 when a derivative is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from landscape.cli.app import app, emit, log, progress
+from landscape.cli.options import command
+from landscape.errors import LandscapeError
+from landscape.render.writers import Rendered, lazy
+
+
+class TaylorCheckFailed(LandscapeError):
+    """An order failed: a derivative is wrong (exit code 1, and only then). Raised after the
+    report is out; main() prints the message on stderr."""
+
+    exit_code = 1
+
+
+@command(
+    app,
+    "taylor-check",
+    examples=(
+        "landscape taylor-check",
+        "landscape taylor-check model.pt --data val.pt --direction gradient,random",
+        "landscape taylor-check model.pt --sweep 1e-6:1e-1:13 --png taylor.png",
+    ),
+)
+def taylor_check(cli: dict) -> None:
+    """Taylor test: residuals of the 1st/2nd-order predictions against the step size."""
+    from landscape.analyses.taylor import analyse_taylor
+    from landscape.cli.session import open_session
+    from landscape.cli.settings import taylor_settings
+    from landscape.curvature import make_operator
+
+    session = open_session("taylor_check", cli, log=log)
+    opt, problem = session.options, session.problem
+    settings = taylor_settings(opt, problem, direction_given=cli["direction"] is not None)
+    with progress("building products"):
+        hessian = make_operator("hessian", problem, strategy=opt["strategy"])
+        ggn = make_operator("ggn", problem, strategy=opt["strategy"])
+    count = len(settings.directions) + (settings.direction_vector is not None)
+    with progress("taylor-check", count, unit="directions") as tick:
+        report = analyse_taylor(problem, hessian, ggn, settings, progress=lambda _s, n: tick(n))
+    report = replace(report, distributed=session.distributed())
+    emit(
+        Rendered(
+            report,
+            lazy("terminal.taylor:taylor_view"),
+            {"taylor": lazy("figures.taylor:draw_taylor")},
+        ),
+        opt,
+    )
+    for d in report.directions:
+        if d.status in ("inconclusive", "kinks"):
+            log(f"note: taylor-check {d.status} along '{d.name}' (not a derivative failure)")
+    if report.verdict == "failed":
+        raise TaylorCheckFailed(failure_message(report))
+
+
+def failure_message(report) -> str:
+    """The stderr lines for the directions whose derivatives failed."""
+    return "\n".join(
+        f"taylor-check FAILED along '{d.name}': {d.reason}"
+        for d in report.directions
+        if d.status == "failed"
+    )

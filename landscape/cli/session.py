@@ -1,0 +1,269 @@
+"""From options to a Problem: config, checkpoint, data, loss, dtype and device, in that order."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from landscape.cli.config import find_config, load_config, resolve_with_sources
+from landscape.cli.options import Option, all_names, defaults, options_of
+from landscape.cli.settings import default_tol
+from landscape.distributed import World, check_shardable, world_from_env
+from landscape.errors import InputError
+from landscape.load import load_checkpoint, open_data
+from landscape.losses import get_loss, is_loss_name
+from landscape.problem import Problem, build_problem
+from landscape.render.files import check_outputs
+
+DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "double": torch.float64,
+    "float": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+# Checkpoint metadata that stands in for options the user did not give, when of this type;
+# an entry of another type (a tutorial checkpoint's `"loss": 0.07`) is just metadata.
+METADATA_OPTIONS = {"loss": str, "data": str, "params": str, "lr": (int, float)}
+
+
+@dataclass(frozen=True)
+class Session:
+    problem: Problem
+    options: dict
+    sources: dict[str, str]  # where each option's value came from: cli, config, metadata, default
+    model_path: Path
+    metadata: dict
+    used_sample: bool
+    world: World | None = None  # the processes of a torchrun run, None for one process
+    num_examples: int = 0  # of the whole data set (all ranks)
+
+    def distributed(self) -> dict | None:
+        """The JSON's `distributed` block: world size, backend, examples per rank."""
+        if self.world is None:
+            return None
+        shards = [
+            World(r, self.world.size, "").shard(self.num_examples) for r in range(self.world.size)
+        ]
+        return {
+            "world_size": self.world.size,
+            "backend": self.world.backend,
+            "examples_per_rank": [s.stop - s.start for s in shards],
+        }
+
+
+def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
+    """Option values: command line, then config file, then defaults (metadata comes later),
+    each checked by type, choice and range. Returns the options, the config they were read
+    from and each value's source."""
+    file = find_config(cli.get("config"))
+    config = load_config(file) if file is not None else {}
+    given = {k: v for k, v in cli.items() if k != "config"}
+    where = f"'{file}'" if file is not None else "the config file"
+    table = options_of(command)
+    options, sources = resolve_with_sources(
+        given,
+        config,
+        {k: v for k, v in defaults(command).items() if k != "config"},
+        known=all_names(),
+        types={name: o.config_type for name, o in table.items()},
+        where=where,
+    )
+    options["factory_kwargs"] = _factory_kwargs(options["factory_kwargs"])
+    for key, value in options.items():
+        source = "cli" if sources[key] == "cli" else where
+        _check_choice(table[key], value, source)
+        _check_range(table[key], value, source)
+    return options, config, sources
+
+
+def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Session:
+    """The problem a command analyses; every output path is checked before anything loads.
+    `sample=False`: a checkpoint must be named (the gate never checks the bundled demo)."""
+    options, sources, checkpoint, trusted, from_metadata = open_model(command, cli, log, sample)
+    device = _device(options["device"])
+    world = world_from_env(device)
+    if options["data"] is None:
+        raise InputError(
+            f"no data for {Path(options['model']).name}",
+            "pass --data FILE (.pt/.npz) or --data module:fn, or set `data` in the config",
+        )
+    x, y = open_data(
+        str(options["data"]),
+        samples=options["samples"],
+        seed=options["seed"],
+        base_dir=Path(options["model"]).resolve().parent,
+        allow_code=trusted or "data" not in from_metadata,
+        target=options["target"],
+    )
+    n = x.num_examples if y is None else len(y)  # y None: x is a Stream, read per pass
+    if world is not None:
+        check_shardable(world, n)
+    problem = build_problem(
+        checkpoint.model,
+        x,
+        y,
+        _loss(options),
+        batch_size=options["batch_size"],
+        dtype=_dtype(options["dtype"]),
+        device=device,
+        params=options["params"],
+        metadata=checkpoint.metadata,
+        output_key=options["output"],
+        world=world,
+    )
+    used_sample = sources["model"] == "default"
+    model_path = Path(options["model"])
+    return Session(
+        problem, options, sources, model_path, checkpoint.metadata, used_sample, world, n
+    )
+
+
+def open_model(command: str, cli: dict, log=None, sample: bool = True):
+    """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
+    its metadata supplied: everything but the data."""
+    options, config, sources = resolve(command, cli)
+    check_outputs(options.get("out"), options.get("png"), options.get("junit"))
+    if options["model"] is None and not sample:
+        name = command.replace("_", "-")
+        raise InputError(
+            f"`landscape {name}` needs a checkpoint, and none was given (nor `model` in a config)",
+            f"pass it: landscape {name} model.pt ...; the bundled sample is a demo for the "
+            "analysis commands",
+        )
+    if options["model"] is None:
+        from sample_models import SAMPLE_CHECKPOINT
+
+        options["model"] = SAMPLE_CHECKPOINT
+        if log:
+            log(
+                f"No model given: analysing the bundled sample {SAMPLE_CHECKPOINT.name} "
+                "(a 3.3k-parameter tanh MLP classifier)."
+            )
+    # The bundled sample is part of this package: its metadata is as trusted as our code.
+    trusted = bool(options["trust_checkpoint"]) or _is_bundled(options["model"])
+    checkpoint = load_checkpoint(
+        options["model"],
+        factory=options["model_factory"],
+        factory_kwargs=options["factory_kwargs"],
+        trust=trusted,
+        partial=bool(options["partial"]),
+    )
+    if checkpoint.from_factory and log:
+        kept, name = checkpoint.from_factory, Path(options["model"]).name
+        loaded = len(checkpoint.model.state_dict()) - len(kept)
+        shown = ", ".join(kept[:4]) + (", ..." if len(kept) > 4 else "")
+        log(f"--partial: {loaded} tensors from {name}, {len(kept)} from the factory ({shown})")
+    from_metadata = _metadata_options(checkpoint.metadata, cli, config)
+    options.update(from_metadata)
+    sources.update(dict.fromkeys(from_metadata, "metadata"))
+    if "tol" in options and sources.get("tol") == "default":  # every solver: the dtype's
+        options["tol"] = default_tol(options, sources)
+    return options, sources, checkpoint, trusted, from_metadata
+
+
+def _loss(options: dict):
+    if options["class_dim"] not in (None, 1, -1):
+        raise InputError(
+            f"--class-dim must be 1 or -1, got {options['class_dim']}",
+            "use --class-dim 1 for (N, C, ...) outputs, -1 for (N, ..., C)",
+        )
+    return get_loss(str(options["loss"]), options["ignore_index"], options["class_dim"])
+
+
+def _metadata_options(metadata: dict, cli: dict, config: dict) -> dict:
+    taken = {}
+    for key, kind in METADATA_OPTIONS.items():
+        value = metadata.get(key)
+        if cli.get(key) is not None or key in config or value is None:
+            continue
+        if isinstance(value, kind) and not isinstance(value, bool):
+            if key == "loss" and not is_loss_name(value):
+                continue
+            taken[key] = value
+    return taken
+
+
+def _is_bundled(model) -> bool:
+    from sample_models import SAMPLE_DIR
+
+    try:
+        return Path(model).resolve().parent == SAMPLE_DIR.resolve()
+    except OSError:
+        return False
+
+
+def _factory_kwargs(value) -> dict | None:
+    """--factory-kwargs is a JSON object on the command line, a table in the config."""
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise InputError(
+            f"--factory-kwargs '{value}' is not JSON ({exc})", """write e.g. '{"hidden": 64}'"""
+        ) from None
+    if not isinstance(parsed, dict):
+        raise InputError(
+            f"--factory-kwargs '{value}' is not a JSON object", """write e.g. '{"hidden": 64}'"""
+        )
+    return parsed
+
+
+WHOLE_SET = " (leave it out to use the whole data set)"
+
+
+def _where(o: Option, source: str) -> str:
+    return o.flag if source == "cli" else f"config option '{o.name}' in {source}"
+
+
+def _check_choice(o: Option, value, source: str) -> None:
+    if not o.choices or value is None or str(value) in o.choices:
+        return
+    if (o.name == "loss" and is_loss_name(str(value))) or (o.name == "dtype" and value in DTYPES):
+        return  # an alias (ce, l2; double, float) the loss or dtype table knows
+    raise InputError(
+        f"unknown {o.noun or o.name} '{value}' for {_where(o, source)}",
+        f"use one of: {', '.join(o.choices)}",
+    )
+
+
+def _check_range(o: Option, value, source: str) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    name = _where(o, source)
+    if o.least is not None and value < o.least:
+        raise InputError(
+            f"{name} must be an integer ≥ {o.least}, got {value}",
+            f"give {o.least} or more" + (WHOLE_SET if o.name in ("batch_size", "samples") else ""),
+        )
+    if o.positive and not (math.isfinite(value) and value > 0):
+        raise InputError(f"{name} must be positive and finite, got {value}", "give a value > 0")
+    if o.interval is not None and not o.interval[0] <= value < o.interval[1]:
+        low, high = o.interval
+        raise InputError(f"{name} must be in [{low:g}, {high:g}), got {value}", o.example)
+
+
+def _dtype(name) -> torch.dtype:
+    if str(name) not in DTYPES:
+        raise InputError(f"unknown --dtype '{name}'", "use float64, float32 or bfloat16")
+    return DTYPES[str(name)]
+
+
+def _device(name) -> torch.device:
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(
+            "--device cuda was asked for but CUDA is not available here",
+            "use --device cpu (or auto)",
+        )
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise InputError(f"unknown --device '{name}'", "use auto, cpu or cuda")
+    return torch.device(name)

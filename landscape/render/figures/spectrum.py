@@ -1,0 +1,82 @@
+"""The figure of `landscape spectrum`: extreme eigenvalues with their bounds, and the density."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from landscape.analyses.spectrum import SpectrumReport
+from landscape.render.figures import save
+
+
+def draw_spectrum(report: SpectrumReport, target) -> None:
+    """Extreme eigenvalues with error bars; the density beside them when computed."""
+    panels = 2 if report.density else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    ax = axes[0, 0]
+    eigen_errorbars(ax, report.top, report.bottom)
+    values = [abs(e.value) for e in report.top + report.bottom if e.value != 0]
+    if values and max(values) > 100 * min(values):  # both ends visible on one axis
+        ax.set_yscale("symlog", linthresh=min(values))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("index k")
+    ax.set_ylabel("eigenvalue (loss per unit step²)")
+    ax.set_title(f"{report.curvature}: extreme eigenvalues (bars: certified bounds)")
+    ax.legend()
+    if report.density:
+        draw_density(report.density, axes[0, 1], report.curvature, certified_range(report))
+    fig.tight_layout()
+    save(fig, target)
+
+
+def eigen_errorbars(ax, top, bottom) -> None:
+    """Top and bottom eigenvalues against their index, with their certified bounds as bars."""
+    for pairs, color, label in ((top, "C0", "top"), (bottom, "C3", "bottom")):
+        if pairs:
+            x = np.arange(1, len(pairs) + 1)
+            values, bounds = [e.value for e in pairs], [e.error_bound for e in pairs]
+            ax.errorbar(x, values, yerr=bounds, fmt="o", color=color, capsize=3, label=label)
+    ax.axhline(0, color="0.6", lw=0.8)
+
+
+def certified_range(report) -> tuple[float, float] | None:
+    """[λ_min − bound, λ_max + bound] from the certified extreme eigenpairs: every eigenvalue
+    lies in it (both ends needed; None when one was not computed)."""
+    if not report.top or not report.bottom:
+        return None
+    low = min(e.value - e.error_bound for e in report.bottom)
+    high = max(e.value + e.error_bound for e in report.top)
+    return low, high
+
+
+def draw_density(density, ax, name: str, certified: tuple[float, float] | None = None) -> None:
+    """The SLQ density, its negative part shaded. The Gaussian smoothing spreads each node
+    beyond the spectrum; where the certified range is known, the curve is drawn only inside
+    it and its ends are marked (no eigenvalue lies outside)."""
+    grid, values = np.asarray(density.grid), np.asarray(density.density)
+    if certified is not None:
+        inside = (grid >= certified[0]) & (grid <= certified[1])
+        grid, values = grid[inside], values[inside]
+        for end in certified:
+            ax.axvline(end, color="C2", ls="--", lw=0.9)
+        ax.plot([], [], color="C2", ls="--", lw=0.9, label="certified [λ_min, λ_max] ± bounds")
+        ax.set_xlim(*certified)
+    ax.semilogy(grid, np.maximum(values, 1e-12), color="C0")
+    ax.axvline(0, color="0.6", lw=0.8)
+    ax.fill_between(
+        grid,
+        1e-12,
+        np.maximum(values, 1e-12),
+        where=grid < 0,
+        color="C3",
+        alpha=0.3,
+        label=f"negative: {density.negative_fraction:.1%} of eigenvalues "
+        f"(resolution {density.negative_fraction_resolution:.0%}), "
+        f"mass {density.negative_mass:.3g}",
+    )
+    if len(values):
+        ax.set_ylim(bottom=max(1e-8, values.max() * 1e-8))
+    ax.set_xlabel("eigenvalue λ (loss per unit step²)")
+    ax.set_ylabel("density (share of eigenvalues per unit λ)")
+    ax.set_title(f"{name}: spectral density (SLQ, {density.num_starts} starts)")
+    ax.legend()

@@ -1,0 +1,123 @@
+"""The terminal view of `landscape spectrum`."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from landscape.analyses.spectrum import SpectrumReport
+from landscape.estimators.basis import format_bytes
+from landscape.render.terminal.common import loss_phrase, mark, num, pm, theta_phrase
+
+
+def eigen_table(title: str, pairs, solver_tol: float | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("eigenvalue", justify="right")
+    table.add_column("error bound ‖Av−λv‖", justify="right")
+    table.add_column("converged", justify="center")
+    for i, e in enumerate(pairs, 1):
+        table.add_row(str(i), num(e.value, 10), f"{e.error_bound:.2e}", mark(e.converged))
+    return table
+
+
+def spectrum_view(report: SpectrumReport) -> RenderableType:
+    r = report
+    parts: list[RenderableType] = [
+        Text.from_markup(
+            f"[bold]{r.curvature}[/] of {loss_phrase(r)} "
+            f"(L = {num(r.loss)}), {theta_phrase(r)}, {r.dtype} on {r.device}"
+        )
+    ]
+    if r.top:
+        parts.append(eigen_table("Top eigenvalues", r.top))
+    if r.bottom:
+        parts.append(eigen_table("Bottom eigenvalues (most negative first)", r.bottom))
+    parts.append(Text("\n".join(summary_lines(r))))
+    if r.per_layer:
+        parts.append(layer_table(r))
+    return Group(*parts)
+
+
+def summary_lines(r: SpectrumReport) -> list[str]:
+    c = r.condition
+    lines = []
+    if r.trace is not None:
+        lines.append(
+            f"trace            {pm(r.trace.value, r.trace.stderr)}  ({r.trace.method}, "
+            f"{r.trace.products} products; trace/p = {num(r.trace.value / r.num_params)})"
+        )
+    if c.lambda_max is not None:
+        lines.append(f"λ_max            {num(c.lambda_max, 10)}")
+    if c.lambda_min is not None:
+        lines.append(f"λ_min            {num(c.lambda_min, 10)}")
+    lines += condition_lines(c)
+    if r.density:
+        lines += density_lines(r.density)
+    more = ["trace (--trace)"] if r.trace is None else []
+    if not r.density:
+        more.append("density and negative share (--density)")
+    if more:
+        lines.append(f"not computed     {', '.join(more)}")
+    if r.bottom_note:
+        lines.append(f"bottom end       {r.bottom_note}")
+    s = r.solver
+    lines.append(
+        f"solver           Lanczos, {'converged' if s.converged else 'NOT converged'} to tol "
+        f"{s.tol:g}: {s.products} products, Krylov dim {s.krylov_dim}, {s.restarts} restarts"
+    )
+    if s.basis is not None:
+        lines.append(f"Krylov basis     {basis_phrase(s.basis)}")
+    lines.append(
+        f"total            {r.products} {r.curvature}-vector products "
+        f"({r.strategy}), {r.seconds:.2f} s"
+    )
+    return lines
+
+
+def basis_phrase(b) -> str:
+    """Where the basis lived and the largest one its budget allowed."""
+    where = "host (pinned)" if b.pinned else b.device
+    return (
+        f"up to {b.vectors} {b.dtype} vectors on {where}: {format_bytes(b.bytes)} "
+        f"of a {format_bytes(b.budget)} budget"
+        + ("; float64 coefficients" if b.dtype != "float64" else "")
+    )
+
+
+def condition_lines(c) -> list[str]:
+    if c.lambda_max is None or c.lambda_min is None:
+        return []
+    if c.condition_number is not None:
+        return [f"condition number {num(c.condition_number)}  (λ_max/λ_min)"]
+    if c.lambda_min < 0:
+        return [f"|λ_min|/λ_max    {num(c.negative_ratio)}  (indefinite)"]
+    return ["condition number unbounded (λ_min is 0 within its error bound)"]
+
+
+def density_lines(d) -> list[str]:
+    """The negative share and mass, from the density run alone, with its resolution."""
+    unresolved = d.negative_fraction_resolution > 0.05
+    return [
+        f"negative share   {d.negative_fraction:.1%} ± {d.negative_fraction_stderr:.1%} of "
+        f"eigenvalues below 0 (SLQ; quadrature resolution {d.negative_fraction_resolution:.0%}"
+        + (": the bulk of eigenvalues near 0 is not resolved)" if unresolved else ")"),
+        f"negative mass    {num(d.negative_mass)}  ((1/p)·Σ|λ| over λ < 0; density: "
+        f"{d.num_starts} starts × {d.lanczos_steps} steps, σ = {num(d.sigma, 3)})",
+    ]
+
+
+def layer_table(r: SpectrumReport) -> Table:
+    table = Table(title="Per parameter block", title_justify="left")
+    traced = r.trace is not None
+    columns = ("block", "params", "λ_max", "bound") + (("trace", "stderr") if traced else ())
+    for col in columns:
+        table.add_column(col, justify="right" if col != "block" else "left")
+    for layer in r.per_layer:
+        cells = [layer.name, str(layer.num_params), num(layer.lambda_max.value, 8)]
+        cells.append(f"{layer.lambda_max.error_bound:.1e}")
+        if traced:
+            cells += [num(layer.trace.value, 6), f"{layer.trace.stderr:.1e}"]
+        table.add_row(*cells)
+    return table

@@ -1,3 +1,0 @@
-from landscape_cli.cli import main
-
-main()
