@@ -7,6 +7,7 @@ file writes a marker file when its code runs; `CONTROLS` prove the payloads are 
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import zipfile
@@ -19,6 +20,14 @@ from safetensors.torch import save_file
 from torch import nn
 
 LINEAR_KW = {"in_features": 4, "out_features": 3}
+
+
+def _parts() -> list:
+    """The corpus's further parts, one module per class of input (tests/corpus_*.py), each
+    with `build(inputs, markers, files)` adding its files and `cases(paths)` its cases."""
+    here = Path(__file__).parent
+    names = sorted(p.stem for p in here.glob("corpus_*.py") if p.stem != "corpus_runner")
+    return [importlib.import_module(name) for name in names]
 
 
 class Payload:
@@ -170,6 +179,8 @@ def build_inputs(root: Path) -> dict[str, Path]:
     }
     for name, text in configs.items():
         raw(name, text.encode())
+    for part in PARTS:
+        part.build(inp, markers, f)
     return f
 
 
@@ -222,6 +233,10 @@ class Paths:
 
 def cases(f: dict[str, Path] | None) -> list[Case]:
     """The corpus: (id, arguments, expected words, exit code). Paths are absolute."""
+    return _core_cases(f) + [case for part in PARTS for case in part.cases(Paths(f))]
+
+
+def _core_cases(f: dict[str, Path] | None) -> list[Case]:
     p = Paths(f)
     factory = ["--model-factory", "torch.nn:Linear", "--factory-kwargs", json.dumps(LINEAR_KW)]
     model = [p["lin.pt"], *factory, "--data", p["data.pt"], "--dtype", "float64"]
@@ -443,6 +458,9 @@ def cases(f: dict[str, Path] | None) -> list[Case]:
             setup=out_file,
         ),
     ]
+
+
+PARTS = _parts()
 
 
 # Trusted twins of malicious files: with --trust-checkpoint their code runs (the payloads work).
