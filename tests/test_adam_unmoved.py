@@ -179,7 +179,8 @@ def dead_checkpoint(tmp_path, monkeypatch, dead):
 
 def test_cli_reports_the_kept_margin_the_count_and_the_share(dead_checkpoint, capsys, monkeypatch):
     path, A, unmoved = dead_checkpoint
-    base = ["sharpness", path, "--trust-checkpoint", "--tol", "1e-8", "--avg-samples", "2"]
+    quick = ["--avg-samples", "2", "--ascent-steps", "1", "--slice-points", "3", "--k", "1"]
+    base = ["sharpness", path, "--trust-checkpoint", "--tol", "1e-8", *quick]
     r = run([*base, "--json"], capsys, monkeypatch)
     assert r.code == 0, r.err
     adam = json.loads(r.out)["adam"]
