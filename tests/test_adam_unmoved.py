@@ -2,14 +2,16 @@
 dense float64 truths: the restricted operator, the count left out, the share of the full
 operator's top eigenvector on them, and the option that keeps them (issue 20, item 3)."""
 
+import copy
 import json
 
 import pytest
 import torch
 from torch import nn
 
-from landscape.analyses.sharpness import AdamState, adam_state, analyse_adam
+from landscape.analyses.sharpness import AdamState, adam_state, analyse_adam, analyse_sharpness
 from landscape.analyses.sharpness.preconditioned import KeptCoordinates
+from landscape.cli.settings import settings_for
 from landscape.curvature import HessianOperator
 from landscape.curvature.base import DenseOperator, ScaledOperator
 from landscape.estimators.lanczos import extreme_eigenpairs
@@ -153,6 +155,21 @@ def test_nothing_unmoved_costs_no_extra_solve(dead):
     alone = extreme_eigenpairs(scaled, 1, 0, tol=1e-8)  # the one solve, as before the rule
     assert report.kept == problem.num_params and report.products == alone.products
     assert report.preconditioned == alone.top[0]
+
+
+def test_a_state_that_moved_nothing_gives_no_preconditioned_figure_and_says_why(dead):
+    model, training, _, opt = dead
+    problem = build_problem(model, *training, get_loss("cross-entropy"))
+    state = copy.deepcopy(opt.state_dict())
+    for entry in state["state"].values():
+        entry["exp_avg_sq"].zero_()
+    settings = settings_for("sharpness", problem.num_params)
+    report = analyse_sharpness(problem, settings, parts={"adam_eigen"}, optimizer=state)
+    assert report.adam.preconditioned is None and report.adam.margin is None
+    assert report.adam.left_out.count == problem.num_params == report.adam.unmoved
+    assert report.adam.left_out.share == pytest.approx(1.0)
+    assert "preconditioned_sharpness" not in report.metrics
+    assert "moved no coordinate" in report.unavailable["adam_stability_margin"]
 
 
 # -------------------------------------------------------------------------------- CLI
