@@ -203,6 +203,9 @@ TABLE: tuple[Option, ...] = (
       interval=(0.0, 1.0), example="use e.g. --momentum 0.9"),
     Opt("nesterov", bool, False, "Nesterov momentum: stable for η·λ_max < (2 + 2β)/(1 + 2β).",
       ("sharpness", "gate")),
+    Opt("adam_keep_unmoved", bool, False, "Keep the coordinates Adam never moved (v̂ = 0: dead "
+      "units) in Adam's preconditioned sharpness; by default they are left out and reported.",
+      ("sharpness", "gate")),
     Opt("rho", float, 1e-3, "Adaptive worst-case radius: |δ_i| ≤ ρ|θ_i|.", ("sharpness", "gate"),
       positive=True),
     Opt("avg_rho", float, 0.1, "Adaptive average-case σ_i = ρ|θ_i|.", ("sharpness", "gate"),

@@ -219,6 +219,7 @@ def sharpness_settings(
         lr_source=source,
         momentum=None if opt.get("momentum") is None else float(opt["momentum"]),
         nesterov=bool(opt.get("nesterov")),
+        adam_keep_unmoved=bool(opt.get("adam_keep_unmoved")),
         eps_sharpness=float(opt["eps_sharpness"]),
         rho=float(opt["rho"]),
         avg_rho=float(opt["avg_rho"]),

@@ -27,10 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from landscape.analyses.sharpness.preconditioned import lanczos_solver, preconditioned_sharpness
 from landscape.analyses.sharpness.report import AdamReport, DiagonalFit
-from landscape.curvature.base import CurvatureOperator, ScaledOperator
-from landscape.estimators.lanczos import extreme_eigenpairs
-from landscape.estimators.results import EigenResult
+from landscape.curvature.base import CurvatureOperator
 from landscape.estimators.trace import diag_pp
 from landscape.problem import Problem
 
@@ -53,6 +52,11 @@ class AdamState:
     step: int
     weight_decay: float
     amsgrad: bool
+    unmoved: Tensor | None = field(default=None, repr=False)  # v = 0 exactly (bool per entry)
+
+    def never_moved(self) -> Tensor:
+        """Coordinates whose v̂ is exactly 0: every gradient Adam saw there was 0."""
+        return self.sqrt_v_hat == 0 if self.unmoved is None else self.unmoved
 
     def preconditioner(self) -> Tensor:
         """D = √v̂ + ε (Adam's denominator), per parameter."""
@@ -84,7 +88,7 @@ def adam_state(problem: Problem, optimizer: dict) -> AdamState:
     groups = optimizer.get("param_groups") or []
     state = optimizer.get("state") or {}
     index_of, group_of = _index_map(problem, groups)
-    parts: dict[str, list[Tensor]] = {"v": [], "lr": [], "eps": []}
+    parts: dict[str, list[Tensor]] = {"v": [], "lr": [], "eps": [], "zero": []}
     steps, betas, decays, amsgrad = set(), set(), set(), False
     for name, param in zip(problem.names, problem.params, strict=True):
         if name not in index_of:
@@ -103,6 +107,7 @@ def adam_state(problem: Problem, optimizer: dict) -> AdamState:
         amsgrad |= use_max
         v_hat = v.to(problem.dtype).reshape(-1) / (1 - beta2**step)
         parts["v"].append(v_hat.clamp_min(0).sqrt())
+        parts["zero"].append(v.reshape(-1) == 0)  # before a cast that could flush to 0
         parts["lr"].append(torch.full_like(v_hat, float(group.get("lr", math.nan))))
         parts["eps"].append(torch.full_like(v_hat, float(group.get("eps", 1e-8))))
     if len(betas) > 1:
@@ -118,6 +123,7 @@ def adam_state(problem: Problem, optimizer: dict) -> AdamState:
         step=max(steps),
         weight_decay=max(decays),
         amsgrad=amsgrad,
+        unmoved=torch.cat(parts["zero"]).to(device),
     )
 
 
@@ -200,24 +206,28 @@ def analyse_adam(
     *,
     eigen: bool = True,
     diagonal: bool = True,
+    keep_unmoved: bool = False,
     tol: float,
     max_products: int | None = None,
     diag_samples: int = 100,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> AdamReport:
-    """Preconditioned sharpness against Adam's threshold and the √v̂ ↔ |diag H| fit."""
+    """Preconditioned sharpness against Adam's threshold and the √v̂ ↔ |diag H| fit.
+
+    The coordinates Adam never moved (v̂ = 0) are left out of the preconditioned operator
+    unless `keep_unmoved` (preconditioned.py says why, and what is reported about them).
+    """
     start = op.products
     limit = threshold(adam.beta1, lr)
-    pair, margin = None, None
+    pre, margin = None, None
     if eigen:
-        pre = preconditioned_eigen(op, adam, tol, max_products, seed, progress)
-        pair = pre.top[0]
-        margin = pair.value / limit
+        solve = lanczos_solver(tol, max_products, seed, progress)
+        pre = preconditioned_sharpness(
+            op, adam.preconditioner().rsqrt(), adam.never_moved(), keep_unmoved, solve
+        )
+        margin = None if pre.pair is None else pre.pair.value / limit
     fit = diagonal_fit(op, adam, lr, diag_samples, seed) if diagonal else None
-    notes = []
-    if adam.weight_decay:
-        notes.append(f"weight decay {adam.weight_decay:g} is left out of H")
     return AdamReport(
         lr=lr,
         beta1=adam.beta1,
@@ -226,26 +236,15 @@ def analyse_adam(
         step=adam.step,
         weight_decay=adam.weight_decay,
         threshold=limit,
-        preconditioned=pair,
+        preconditioned=pre.pair if pre else None,
         margin=margin,
         products=op.products - start,
+        kept=pre.kept if pre else 0,
+        unmoved=int(adam.never_moved().sum()),
+        keep_unmoved=keep_unmoved,
+        left_out=pre.left_out if pre else None,
         fit=fit,
-        notes=notes,
-    )
-
-
-def preconditioned_eigen(
-    op: CurvatureOperator,
-    adam: AdamState,
-    tol: float,
-    max_products: int | None,
-    seed: int,
-    progress: Callable[[int], None] | None = None,
-) -> EigenResult:
-    """Top eigenpair of D^-1/2 H D^-1/2, D = diag(√v̂ + ε), by Lanczos (certified residual)."""
-    pre = ScaledOperator(op, adam.preconditioner().rsqrt())
-    return extreme_eigenpairs(
-        pre, 1, 0, tol=tol, max_products=max_products, seed=seed, progress=progress
+        notes=[f"weight decay {adam.weight_decay:g} is left out of H"] if adam.weight_decay else [],
     )
 
 

@@ -90,7 +90,7 @@ def analyse_sharpness(
         num_targets=problem.num_targets,
         num_samples=problem.num_samples,
         metrics=collect_metrics(problem.num_params, **figures),
-        unavailable=_unavailable(adam_pair, adam_reason, lr),
+        unavailable=_unavailable(adam_pair, adam_reason, lr) | _unmoved(figures["adam"]),
         solver=solver_info(eig),
         slices=_slices(problem, settings, eig, loss) if "slices" in parts else None,
         settings=settings,
@@ -128,12 +128,21 @@ def _adam(op, adam_pair, settings: SharpnessSettings, parts: set[str], tell):
         lr,
         eigen="adam_eigen" in parts,
         diagonal="adam_diag" in parts,
+        keep_unmoved=settings.adam_keep_unmoved,
         tol=settings.tol,
         max_products=settings.max_products,
         diag_samples=settings.diag_samples,
         seed=settings.seed,
         progress=lambda n: tell("preconditioned eigenvalue", n),
     )
+
+
+def _unmoved(adam) -> dict[str, str]:
+    """The preconditioned figures when every coordinate was left out (v̂ = 0 everywhere)."""
+    if adam is None or adam.preconditioned is not None or adam.left_out is None:
+        return {}
+    why = "Adam has moved no coordinate (v̂ = 0 everywhere): nothing is left to precondition"
+    return {"preconditioned_sharpness": why, "adam_stability_margin": why}
 
 
 def _perturbation(problem: Problem, s: SharpnessSettings, loss: float, parts, tell) -> dict:

@@ -118,9 +118,14 @@ def _adam_metrics(a: AdamReport) -> dict[str, Metric]:
     m = {}
     if a.preconditioned is not None:
         pair = a.preconditioned
-        m["preconditioned_sharpness"] = Metric(pair.value, pair.error_bound, _lanczos_note(pair))
+        kept = f"; {a.left_out.count} never-moved coordinates left out" if a.left_out else ""
+        m["preconditioned_sharpness"] = Metric(
+            pair.value, pair.error_bound, _lanczos_note(pair) + kept
+        )
         m["adam_stability_margin"] = Metric(
-            a.margin, pair.error_bound / a.threshold, f"of (2+2β₁)/((1−β₁)η) = {a.threshold:.6g}"
+            a.margin,
+            pair.error_bound / a.threshold,
+            f"of (2+2β₁)/((1−β₁)η) = {a.threshold:.6g}{kept}",
         )
     if a.fit is not None:
         f = a.fit

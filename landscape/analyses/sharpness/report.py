@@ -43,6 +43,7 @@ class SharpnessSettings:
     chunk_size: int = 128  # m: examples per batch of the adaptive worst case
     avg_samples: int
     diag_samples: int = 100
+    adam_keep_unmoved: bool  # keep the coordinates Adam never moved (v̂ = 0) in D^-1/2 H D^-1/2
     slice_points: int
     slice_radius: float
     slice_directions: int = 2
@@ -112,6 +113,18 @@ class DiagonalFit:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """The coordinates Adam never moved, left out of the preconditioned operator."""
+
+    count: int  # coordinates with v̂ = 0 (exp_avg_sq == 0 exactly)
+    full: Eigenpair | None  # λ_max of the full operator S H S (all p coordinates)
+    share: float | None  # ‖u_K̄‖² of the full operator's top eigenvector u
+    share_low: float | None  # the interval the bound puts ‖u_K̄‖² in (None: not separated)
+    share_high: float | None
+    products: int  # Hessian-vector products of the full solve (the price of `share`)
+
+
+@dataclass(frozen=True)
 class AdamReport:
     lr: float
     beta1: float
@@ -120,9 +133,13 @@ class AdamReport:
     step: int
     weight_decay: float
     threshold: float  # (2 + 2β₁)/((1 − β₁)η)
-    preconditioned: Eigenpair | None  # λ_max(D^-1/2 H D^-1/2), D = diag(√v̂ + ε)
+    preconditioned: Eigenpair | None  # λ_max(D^-1/2 H D^-1/2), D = diag(√v̂ + ε), on `kept`
     margin: float | None  # preconditioned / threshold (< 1: stable)
-    products: int
+    products: int  # the full solve's (left_out.products) included
+    kept: int = 0  # coordinates the preconditioned operator acts on
+    unmoved: int = 0  # coordinates with v̂ = 0 (Adam never moved them), left out or kept
+    keep_unmoved: bool = False  # kept on request (else left out)
+    left_out: LeftOut | None = None  # None: nothing left out
     fit: DiagonalFit | None = None
     notes: list[str] = field(default_factory=list)
 

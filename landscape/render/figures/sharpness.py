@@ -65,7 +65,7 @@ def _adam_panel(report: SharpnessReport, ax) -> None:
         ax.text(
             0.98,
             0.03,
-            f"λ_max(D^-1/2 H D^-1/2) = {a.preconditioned.value:.4g}\n"
+            f"λ_max(D^-1/2 H D^-1/2) = {a.preconditioned.value:.4g}{_left_out(a)}\n"
             f"Adam threshold (2+2β₁)/((1−β₁)η) = {a.threshold:.4g}",
             ha="right",
             va="bottom",
@@ -73,6 +73,11 @@ def _adam_panel(report: SharpnessReport, ax) -> None:
             color="C3" if a.margin >= 1 else "C2",
         )
     ax.legend()
+
+
+def _left_out(a) -> str:
+    """Where the coordinates Adam never moved (v̂ = 0, left of the log axis) went."""
+    return f"\n({a.left_out.count} with v̂ = 0 left out)" if a.left_out else ""
 
 
 def draw_slices(report: SharpnessReport, target) -> None:

@@ -75,6 +75,7 @@ def _adam_lines(r: SharpnessReport) -> list[str]:
             f"{num(a.preconditioned.value, 6)} vs threshold (2+2β₁)/((1−β₁)η) = "
             f"{num(a.threshold, 6)}: margin {num(a.margin, 3)} → {verdict}"
         )
+    lines += _unmoved_lines(a)
     if a.fit is not None:
         f = a.fit
         lines.append(
@@ -85,6 +86,43 @@ def _adam_lines(r: SharpnessReport) -> list[str]:
         )
     lines += [f"                 note: {n}" for n in a.notes]
     return lines
+
+
+def _unmoved_lines(a) -> list[str]:
+    """What was done with the coordinates Adam never moved (v̂ = 0)."""
+    pad = " " * 17
+    if a.keep_unmoved and a.unmoved:
+        return [
+            f"{pad}all {a.kept} coordinates kept (--adam-keep-unmoved), {a.unmoved} of them "
+            "never moved by Adam (v̂ = 0, D = ε)"
+        ]
+    out = a.left_out
+    if out is None:
+        return []
+    lines = [
+        f"{pad}on the {a.kept} coordinates Adam moved: {out.count} with v̂ = 0 (never moved, "
+        "e.g. dead units) left out, where Adam's frozen-preconditioner model does not apply "
+        "(--adam-keep-unmoved keeps them)"
+    ]
+    if out.full is not None:
+        lines.append(
+            f"{pad}with them, λ_max = {num(out.full.value, 6)} ± {out.full.error_bound:.2g} "
+            f"(margin {num(out.full.value / a.threshold, 3)}); its top eigenvector has "
+            f"{_share(out)} of its mass on them ({out.products} more products)"
+        )
+    return lines
+
+
+def _share(out) -> str:
+    """The share the bound supports: a point when it pins 4 decimals, else the interval."""
+    if out.share_low is None:
+        return (
+            f"(its Ritz vector) {out.share:.4%}, unbounded: the top eigenvalue is not "
+            "separated from the next"
+        )
+    if out.share_high - out.share_low < 1e-6:
+        return f"{out.share:.4%}"
+    return f"between {out.share_low:.4%} and {out.share_high:.4%}"
 
 
 def _perturbation_lines(r: SharpnessReport) -> list[str]:
