@@ -26,7 +26,7 @@ __all__ = [
     "hutchpp_trace",
     "interpolate",
     "params",
-    "problem",
+    "make_problem",
     "sharpness",
     "spectral_density",
     "spectrum",

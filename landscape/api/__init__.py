@@ -9,7 +9,7 @@ from landscape.api.blocks import (
     ggn,
     hessian,
     hutchpp_trace,
-    problem,
+    make_problem,
     spectral_density,
 )
 from landscape.api.calls import (
@@ -41,7 +41,7 @@ __all__ = [
     "hutchpp_trace",
     "interpolate",
     "params",
-    "problem",
+    "make_problem",
     "sharpness",
     "spectral_density",
     "spectrum",

@@ -1,6 +1,6 @@
 """Building blocks for those who compose: a problem, its curvature operators, the estimators.
 
-    problem = ls.problem(model, loader, nn.CrossEntropyLoss())
+    problem = ls.make_problem(model, loader, nn.CrossEntropyLoss())
     H, G = ls.hessian(problem), ls.ggn(problem)
     eig = ls.extreme_eigenpairs(H - G, k=3)          # the residual T = H − G
     tr = ls.hutchpp_trace(G)
@@ -22,7 +22,7 @@ _S, _P = D.SPECTRUM, D.PROBLEM
 
 
 @keywords("problem")
-def problem(model, data, loss, opt):
+def make_problem(model, data, loss, opt):
     """The problem an analysis works on, built from the model, the data and the loss:
     θ (the parameters that require grad, or those `params` names), the data in batches of
     `batch_size` in `dtype` on `device`, the loss the mean over examples.
@@ -77,7 +77,7 @@ def _check(problem):
     if not isinstance(problem, Problem):
         raise InputError(
             f"problem: a {type(problem).__name__} is not a problem",
-            "build one with ls.problem(model, data, loss)",
+            "build one with ls.make_problem(model, data, loss)",
         )
     return problem
 

@@ -4,8 +4,8 @@ Every call takes the model, the data and the loss, and the command's options as 
 the same names (dashes as underscores) with the same defaults (api/defaults.py). The model
 is left exactly as it was: the analysis runs on a deep copy (one more copy of the parameters
 and buffers, in `dtype`), in eval mode (BatchNorm uses its running statistics, dropout is
-off), as the command line does. A prebuilt `ls.problem(...)` may be passed as the model
-(then no data or loss). `report.to_dict()` is the document `--json` prints.
+off), as the command line does. A prebuilt `ls.make_problem(...)` may be passed as the model
+(then no data or loss). `report.to_dict()` is the JSON document the command line prints.
 
 An eigenpair the solver did not certify raises `ls.NotConverged` (its `.report` holds the
 partial report) unless `allow_unconverged=True`."""

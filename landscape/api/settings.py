@@ -41,7 +41,7 @@ class SolverSettings:
 
 
 def tol_of(opt: dict) -> float:
-    """tol as given, else the dtype's default (as the command line's --tol)."""
+    """tol as given, else the dtype's default (as the command line does when tol is not given)."""
     if opt["tol"] is not None:
         if not float(opt["tol"]) > 0:
             raise InputError(f"tol must be positive, got {opt['tol']}", "use e.g. tol=1e-6")
