@@ -274,3 +274,37 @@ def test_import_landscape_loads_no_numerical_library_until_a_name_is_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert set(ls.__all__) <= set(dir(ls)) and callable(ls.spectrum)
+
+
+def test_the_readme_python_example_runs(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## From Python")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "certified: True" in out and "tr G" in out
+
+
+def test_every_call_runs_and_leaves_the_model_alone():
+    model, other = mlp().train(), BNNet()
+    data = classification(32, (6,), seed=5)
+    before = snapshot(model)
+    runs = {
+        "ggn_gap": ls.ggn_gap(model, data, probes=3, mc_samples=(1, 2)),
+        "taylor_check": ls.taylor_check(model, data, direction="gradient,random"),
+        "sharpness": ls.sharpness(model, data, lr=0.1, avg_samples=4, ascent_steps=2),
+        "surface": ls.surface(model, data, grid=3),
+        "interpolate": ls.interpolate(model, data, model_b=mlp(), steps=3),
+        "params": ls.params(model),
+    }
+    assert_unchanged(model, before)
+    for command, report in runs.items():
+        assert report.to_dict()["command"] == command.replace("_", "-") or command == "params"
+        json.dumps(report.to_dict(), allow_nan=False)
+    assert runs["taylor_check"].verdict == "passed"
+    with pytest.raises(ls.InputError, match="model_b"):
+        ls.interpolate(model, data)
+    with pytest.raises(ls.InputError, match="checkpoints do not match"):
+        ls.interpolate(model, data, model_b=other)
