@@ -25,3 +25,13 @@ class NumericalError(LandscapeError):
     """The computation itself failed: NaN, solver not converged (exit code 3)."""
 
     exit_code = 3
+
+
+class NotConverged(NumericalError):
+    """The eigen-solver did not certify every eigenpair asked for within its budget (exit
+    code 3). `report` holds what was computed, the uncertified pairs flagged (as scipy's
+    ArpackNoConvergence holds its partial eigenpairs)."""
+
+    def __init__(self, problem: str, fix: str = "", report=None):
+        super().__init__(problem, fix)
+        self.report = report

@@ -24,7 +24,9 @@ CORE = [
     "errors.py",
     "inputs.py",
     "distributed.py",
+    "report.py",
 ]
+LIBRARY = ["api", "__init__.py"]  # `import landscape as ls`: the command line is its client
 UI_LIBRARIES = {"typer", "click", "rich", "matplotlib"}
 
 
@@ -53,6 +55,24 @@ def test_the_numerical_core_imports_no_user_interface(path):
         n for n in imported(path) if n.startswith(("landscape.cli", "landscape.render"))
     }
     assert not ui and not upward, f"{path.name} imports {sorted(ui | upward)}"
+
+
+@pytest.mark.parametrize("path", modules(*LIBRARY), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_library_imports_no_command_line_and_no_view(path):
+    ui = {n for n in imported(path) if n.split(".")[0] in UI_LIBRARIES}
+    upward = {n for n in imported(path) if n.startswith(("landscape.cli", "landscape.render"))}
+    assert not ui and not upward, f"{path.name} imports {sorted(ui | upward)}"
+
+
+@pytest.mark.parametrize("path", modules("api"), ids=lambda p: p.name)
+def test_the_library_names_keywords_not_flags(path):
+    strings = [
+        node.value
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    flags = [s for s in strings if re.search(r"(^|\s|`)--[a-z]", s)]
+    assert not flags, flags
 
 
 def test_only_the_problem_and_the_operator_base_read_the_batches():

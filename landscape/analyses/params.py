@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from landscape.problem import blocks_of, select_params
+from landscape.report import Report
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class BlockEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ParamsReport:
+class ParamsReport(Report):
     command: str = "params"
     model: str
     pattern: str | None

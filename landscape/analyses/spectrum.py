@@ -13,6 +13,7 @@ from landscape.estimators.results import BasisInfo, Eigenpair, EigenResult, Trac
 from landscape.estimators.slq import SpectralDensity, spectral_density
 from landscape.estimators.trace import hutchpp_trace
 from landscape.problem import Problem
+from landscape.report import Report
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class LayerSpectrum:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SpectrumReport:
+class SpectrumReport(Report):
     command: str = "spectrum"
     curvature: str
     num_params: int

@@ -63,6 +63,14 @@ class CurvatureOperator:
     def _matmat(self, V: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def __add__(self, other: CurvatureOperator) -> CurvatureOperator:
+        """A + B: a product costs one of each."""
+        return SumOperator(self, _same_shape(self, other))
+
+    def __sub__(self, other: CurvatureOperator) -> CurvatureOperator:
+        """A − B (e.g. H − G, the residual T): a product costs one of each."""
+        return DifferenceOperator(self, _same_shape(self, other), f"{self.name}-{other.name}")
+
     def dense(self) -> Tensor:
         """The full matrix by p products (for small problems and tests)."""
         eye = torch.eye(self.num_params, dtype=self.dtype, device=self.device)
@@ -182,3 +190,25 @@ class ScaledOperator(_Composite):
 
     def _matmat(self, V: Tensor) -> Tensor:
         return self.scale * self.parent.matmat(self.scale * V)
+
+
+class SumOperator(_Composite):
+    """A + B for two operators on the same parameters."""
+
+    def __init__(self, a: CurvatureOperator, b: CurvatureOperator):
+        super().__init__(a.num_params, a.dtype, a.device)
+        self.a, self.b, self.name, self.parts = a, b, f"{a.name}+{b.name}", (a, b)
+        self.psd = a.psd and b.psd
+
+    def _matmat(self, V: Tensor) -> Tensor:
+        return self.a.matmat(V) + self.b.matmat(V)
+
+
+def _same_shape(a: CurvatureOperator, b) -> CurvatureOperator:
+    if not isinstance(b, CurvatureOperator) or b.num_params != a.num_params:
+        size = getattr(b, "num_params", type(b).__name__)
+        raise InputError(
+            f"operators combine only with operators of the same size ({a.num_params} and {size})",
+            "build both from the same problem",
+        )
+    return b

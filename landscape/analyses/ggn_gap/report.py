@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from landscape.estimators.results import Eigenpair, Estimate
+from landscape.report import Report
 
 EF_NOTE = (
     "the empirical Fisher uses the data labels' gradients: it is neither the Fisher nor the "
@@ -110,7 +111,7 @@ class LayerGap:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GgnGapReport:
+class GgnGapReport(Report):
     command: str = "ggn-gap"
     loss_name: str
     num_params: int

@@ -13,6 +13,7 @@ from torch import Tensor
 from landscape.analyses.spectrum import SolverInfo
 from landscape.analyses.surface.slices import LossSlice
 from landscape.estimators.results import Eigenpair, EigenResult, TraceEstimate
+from landscape.report import Report
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class AdamReport:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SharpnessReport:
+class SharpnessReport(Report):
     command: str = "sharpness"
     num_params: int
     num_tensors: int  # θ's tensors

@@ -10,6 +10,7 @@ from torch import Tensor
 from landscape.analyses.spectrum import SolverInfo
 from landscape.analyses.surface.directions import Direction
 from landscape.analyses.surface.grid import Evaluation
+from landscape.report import Report
 
 TRUST_SHARE = 0.1  # the trust region: |quadratic model − loss| ≤ 10% of |loss|
 
@@ -52,7 +53,7 @@ class TrustRegion:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SurfaceReport:
+class SurfaceReport(Report):
     command: str = "surface"
     dims: int
     x: list[float]
@@ -120,7 +121,7 @@ class Taylor:
 
 
 @dataclass(frozen=True, kw_only=True)
-class InterpolationReport:
+class InterpolationReport(Report):
     command: str = "interpolate"
     alphas: list[float]
     loss: list[float]

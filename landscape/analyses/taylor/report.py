@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from landscape.analyses.taylor.roundoff import NoiseEstimate
+from landscape.report import Report
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class DirectionReport:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TaylorReport:
+class TaylorReport(Report):
     command: str = "taylor-check"
     passed: bool  # every direction passed (or --steps 0)
     verdict: str  # passed | inconclusive (no derivative error, an order not measurable) | failed
