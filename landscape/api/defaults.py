@@ -69,6 +69,7 @@ SHARPNESS = {
     "avg_samples": 32,
     "slice_points": 41,
     "slice_radius": 1.0,
+    "adam_keep_unmoved": False,
 }
 SURFACE = {
     "grid": 21,

@@ -222,6 +222,7 @@ def sharpness_settings(opt: dict, num_params: int):
         slice_points=int(opt["slice_points"]),
         slice_radius=float(opt["slice_radius"]),
         seed=int(opt["seed"]),
+        adam_keep_unmoved=bool(opt["adam_keep_unmoved"]),
     )
 
 
