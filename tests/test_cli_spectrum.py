@@ -50,7 +50,7 @@ def test_a_plain_spectrum_does_only_the_solvers_work(cli):
     """No trace and no density unless asked: every product is the solver's (plus none)."""
     report = json.loads(cli("spectrum", "--json", "--k", "3").out)
     assert report["trace"] is None and report["density"] is None
-    assert report["condition"]["negative_fraction"] is None
+    assert report["condition"]["negative_fraction_interval"] is None
     assert report["products"] == report["solver"]["products"]
     solver = report["solver"]  # 3,300 parameters: below PARTIAL_FROM, every step a full pass
     assert solver["full_passes"] == solver["krylov_dim"] and solver["orthogonality"] < 1e-12
@@ -91,7 +91,7 @@ def test_out_dir_png_density_per_layer(cli, tmp_path):
     assert report["curvature"] == "ggn" and report["bottom"] == []
     assert [b["name"] for b in report["per_layer"]] == ["hidden.0", "hidden.1", "out"]
     assert sum(b["num_params"] for b in report["per_layer"]) == 3300
-    assert report["density"]["negative_fraction"] == 0.0  # the GGN is PSD
+    assert report["density"]["negative_fraction_interval"] == [0.0, 0.0]  # the GGN is PSD
     for png in (tmp_path / "run" / "spectrum.png", tmp_path / "fig.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

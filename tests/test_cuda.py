@@ -46,8 +46,10 @@ def test_spectrum_on_cuda_equals_cpu(cli):
         for a, b in zip(cpu[end], gpu[end], strict=True):
             assert abs(a["value"] - b["value"]) <= 1e-10 * scale
     assert abs(cpu["trace"]["value"] - gpu["trace"]["value"]) <= 1e-10 * abs(cpu["trace"]["value"])
-    for key in ("negative_fraction", "lambda_max", "lambda_min"):
+    for key in ("lambda_max", "lambda_min"):
         assert abs(cpu["condition"][key] - gpu["condition"][key]) <= 1e-10 * scale
+    for a, b in zip(*(r["condition"]["negative_fraction_interval"] for r in (cpu, gpu))):
+        assert abs(a - b) <= 1e-10
     assert gpu["solver"]["basis"]["device"].startswith("cuda")
 
 

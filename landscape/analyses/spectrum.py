@@ -22,9 +22,9 @@ class Condition:
     lambda_min: float | None
     condition_number: float | None  # λ_max/λ_min, PSD matrices with λ_min certified > 0
     negative_ratio: float | None  # |λ_min|/λ_max when λ_min < 0, else 0
-    # the share of eigenvalues < 0 from the density run (--density), None without it
-    negative_fraction: float | None
-    negative_fraction_stderr: float | None  # sampling error over SLQ starts
+    # the share of eigenvalues < 0 from the density run, None without it: an interval that
+    # holds it (SLQ's quadrature bounds and sampling; no point value, see SpectralDensity)
+    negative_fraction_interval: tuple[float, float] | None
     negative_fraction_resolution: float | None  # quadrature weight of the node nearest 0
 
 
@@ -240,8 +240,7 @@ def _condition(eig: EigenResult, density: SpectralDensity | None) -> Condition:
         lambda_min=lam_min,
         condition_number=lam_max / lam_min if certified_positive else None,
         negative_ratio=_negative_ratio(lam_min, lam_max),
-        negative_fraction=getattr(density, "negative_fraction", None),
-        negative_fraction_stderr=getattr(density, "negative_fraction_stderr", None),
+        negative_fraction_interval=getattr(density, "negative_fraction_interval", None),
         negative_fraction_resolution=getattr(density, "negative_fraction_resolution", None),
     )
 

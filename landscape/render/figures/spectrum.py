@@ -7,6 +7,7 @@ import numpy as np
 
 from landscape.analyses.spectrum import SpectrumReport
 from landscape.render.figures import save
+from landscape.render.terminal.spectrum import outward
 
 
 def draw_spectrum(report: SpectrumReport, target) -> None:
@@ -70,9 +71,7 @@ def draw_density(density, ax, name: str, certified: tuple[float, float] | None =
         where=grid < 0,
         color="C3",
         alpha=0.3,
-        label=f"negative: {density.negative_fraction:.1%} of eigenvalues "
-        f"(resolution {density.negative_fraction_resolution:.0%}), "
-        f"mass {density.negative_mass:.3g}",
+        label=f"negative: {share_range(density)} of eigenvalues",
     )
     if len(values):
         ax.set_ylim(bottom=max(1e-8, values.max() * 1e-8))
@@ -80,3 +79,9 @@ def draw_density(density, ax, name: str, certified: tuple[float, float] | None =
     ax.set_ylabel("density (share of eigenvalues per unit λ)")
     ax.set_title(f"{name}: spectral density (SLQ, {density.num_starts} starts)")
     ax.legend()
+
+
+def share_range(density) -> str:
+    """The negative share's interval, its ends rounded outwards to whole percents."""
+    lo, hi = density.negative_fraction_interval
+    return outward(100 * lo, 100 * hi, 0, "%").replace(" and ", " to ")

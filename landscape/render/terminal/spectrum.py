@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from landscape.analyses.spectrum import SpectrumReport
 from landscape.estimators.basis import format_bytes
+from landscape.estimators.slq import UNRESOLVED_WIDTH
 from landscape.render.terminal.common import loss_phrase, mark, num, pm, theta_phrase
 
 
@@ -97,15 +100,37 @@ def condition_lines(c) -> list[str]:
 
 
 def density_lines(d) -> list[str]:
-    """The negative share and mass, from the density run alone, with its resolution."""
-    unresolved = d.negative_fraction_resolution > 0.05
-    return [
-        f"negative share   {d.negative_fraction:.1%} ± {d.negative_fraction_stderr:.1%} of "
-        f"eigenvalues below 0 (SLQ; quadrature resolution {d.negative_fraction_resolution:.0%}"
-        + (": the bulk of eigenvalues near 0 is not resolved)" if unresolved else ")"),
-        f"negative mass    {num(d.negative_mass)}  ((1/p)·Σ|λ| over λ < 0; density: "
-        f"{d.num_starts} starts × {d.lanczos_steps} steps, σ = {num(d.sigma, 3)})",
+    """The negative share and mass as the intervals SLQ supports, and what they hold; the
+    ends, no point between them (the Gauss rule's own share can sit anywhere inside)."""
+    run = f"density: {d.num_starts} starts × {d.lanczos_steps} steps, σ = {num(d.sigma, 3)}"
+    if d.psd:
+        return [f"negative share   0, negative mass 0  (PSD by construction; {run})"]
+    lo, hi = d.negative_fraction_interval
+    share = f"between {outward(100 * lo, 100 * hi, 1, '%')} of eigenvalues below 0"
+    unresolved = hi - lo > UNRESOLVED_WIDTH
+    lines = [
+        f"negative share   {'not resolved: ' if unresolved else ''}{share}",
+        f"                 ({d.confidence:.0%} confidence: Gauss quadrature bounds over "
+        f"{d.num_starts} random starts; |λ| ≤ {d.zero_tol:.1e} counts as either sign)",
     ]
+    if unresolved:
+        lines.append(
+            f"                 {d.lanczos_steps} steps leave {d.negative_fraction_resolution:.0%}"
+            " of the weight on the node nearest 0: more --density-steps narrow it"
+        )
+    mass = outward(*d.negative_mass_interval, None)
+    return [*lines, f"negative mass    between {mass}  ((1/p)·Σ|λ| over λ < 0; {run})"]
+
+
+def outward(lo: float, hi: float, decimals: int | None, unit: str = "") -> str:
+    """`lo and hi` rounded outwards (to `decimals` places, or 3 significant digits)."""
+
+    def show(x: float, up: bool) -> str:
+        k = decimals if decimals is not None else (2 - math.floor(math.log10(abs(x))) if x else 0)
+        r = (math.ceil if up else math.floor)(x * 10**k) / 10**k
+        return f"{r:.{max(k, 0)}f}{unit}"
+
+    return f"{show(lo, False)} and {show(hi, True)}"
 
 
 def layer_table(r: SpectrumReport) -> Table:
