@@ -447,3 +447,19 @@ def test_a_closed_pipe_is_one_line_and_exit_2(tmp_path, as_json):
     assert done.returncode == 2, err
     assert err.count("\n") == 1 and "Broken pipe" in err and "no file was written" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_junit_xml_holds_any_file_name():
+    """A checkpoint or gate file name with control characters or undecodable bytes (lone
+    surrogates) still gives XML a CI parser reads, the names escaped."""
+    import xml.etree.ElementTree as ET
+
+    from landscape.analyses.gate import Decision, make_report
+    from landscape.render.junit import junit_xml
+
+    name = "ck\x1b[2J\udcff.pt"
+    decision = Decision("lambda_max", "max", 1.0, 2.0, 0.1, "fail", "above", f"{name} [gate]")
+    report = make_report([decision], {}, False, None, checkpoint=name)
+    suite = ET.fromstring(junit_xml(report))
+    assert suite.find("properties/property").get("value") == "ck\\u001b[2J\\udcff.pt"
+    assert "ck\\u001b[2J\\udcff.pt [gate]" in suite.find("testcase/failure").text

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landscape.errors import InputError
+from landscape.render.transaction import write_all
 
 FIGURE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg"}
 # The figures each command draws: the files its --out folder gets besides report.json (checked
@@ -137,13 +138,17 @@ def input_files(options: Mapping) -> list[tuple[str, Path]]:
     metadata names them)."""
     model = options.get("model")
     beside = _parent(model) if model is not None else None
+    try:
+        here = Path.cwd()
+    except OSError:  # the working folder was removed: relative names resolve nowhere
+        here = None
     found = []
     for key, label in INPUTS.items():
         value = options.get(key)
         if value is None or isinstance(value, bool) or not isinstance(value, str | os.PathLike):
             continue
         for candidate in _candidates(os.fspath(value)):
-            for base in (Path.cwd(), beside):
+            for base in (here, beside):
                 path = _existing(candidate, base)
                 if path is not None and all(p != path for _, p in found):
                     found.append((label, path))
@@ -281,6 +286,4 @@ def _check_stdout(targets: list[Target], inputs: list[tuple[str, Path]]) -> None
 
 def write_files(files: dict[Path, bytes]) -> None:
     """Write every file or none (see `render.transaction`)."""
-    from landscape.render.transaction import write_all
-
     write_all(files)
