@@ -44,6 +44,7 @@ INPUTS = {
     "direction_file": "the direction file",
     "directions": "a direction file",
 }
+BESIDE = ("data", "model_factory")  # a checkpoint's metadata may name these beside it
 KINDS = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
@@ -134,8 +135,8 @@ def check_targets(targets: list[Target], inputs: list[tuple[str, Path]]) -> None
 
 def input_files(options: Mapping) -> list[tuple[str, Path]]:
     """The existing files the options name as inputs (a `file.py:fn` spec's file, each file of
-    a comma list), looked for where the user is and beside the checkpoint (where a checkpoint's
-    metadata names them)."""
+    a comma list), looked for where the user is and, for the data and the factory, beside the
+    checkpoint too (where its metadata names them)."""
     model = options.get("model")
     beside = _parent(model) if model is not None else None
     try:
@@ -148,7 +149,7 @@ def input_files(options: Mapping) -> list[tuple[str, Path]]:
         if value is None or isinstance(value, bool) or not isinstance(value, str | os.PathLike):
             continue
         for candidate in _candidates(os.fspath(value)):
-            for base in (here, beside):
+            for base in (here, beside) if key in BESIDE else (here,):
                 path = _existing(candidate, base)
                 if path is not None and all(p != path for _, p in found):
                     found.append((label, path))
