@@ -191,7 +191,7 @@ def _parent(model) -> Path | None:
 
 
 def _check_folder(out: Path) -> None:
-    kind = _kind(out, "--out")
+    kind = _kind(out, f"--out '{out}'", "--out")
     if kind == "a file":
         raise InputError(
             f"--out '{out}' is a file, not a folder", "give a folder for report.json and figures"
@@ -210,7 +210,7 @@ def _check_figure_suffix(png: Path) -> None:
 
 
 def _check_target(target: Target) -> None:
-    kind = _kind(target.path, str(target))
+    kind = _kind(target.path, str(target), target.flag)
     if kind == "a folder":
         raise InputError(f"{target} is a folder", f"give {target.flag} a file name")
     if kind not in (None, "a file"):
@@ -221,7 +221,7 @@ def _check_target(target: Target) -> None:
     _check_writable(Path(os.path.realpath(target.path)).parent, target)
 
 
-def _kind(path: Path, what: str) -> str | None:
+def _kind(path: Path, what: str, flag: str) -> str | None:
     """What is at the path (following symlinks): None, "a file", "a folder", a device...."""
     try:
         mode = os.stat(path).st_mode
@@ -229,7 +229,7 @@ def _kind(path: Path, what: str) -> str | None:
         return None
     except (OSError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or exc
-        raise InputError(f"{what} cannot be used ({why})", "give another path") from None
+        raise InputError(f"{what} cannot be used ({why})", f"give {flag} another path") from None
     return "a file" if stat.S_ISREG(mode) else KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
