@@ -25,8 +25,9 @@ from typer.core import TyperGroup
 
 from landscape.cli.options import COMMANDS, TABLE
 from landscape.errors import LandscapeError, NumericalError
-from landscape.render.files import write_files
+from landscape.render.files import check_targets, input_files
 from landscape.render.json import dumps
+from landscape.render.transaction import write_all
 from landscape.render.writers import Rendered, Targets, files_for
 
 
@@ -167,11 +168,22 @@ def usage_line(exc: Exception) -> str:
 def terminal_view(view) -> None:
     """Print a view on stdout. Off a terminal (a CI log, `> file`, `| less`) the width is the
     view's own, so no number is cut or wrapped; on a terminal, the terminal's."""
-    console = Console(highlight=False)
+    console = Stdout(highlight=False)
     if not console.is_terminal:
         need = Measurement.get(console, console.options.update_width(10_000), view).maximum
-        console = Console(highlight=False, width=max(console.width, need))
+        console = Stdout(highlight=False, width=max(console.width, need))
     console.print(view)
+
+
+class Stdout(Console):
+    """A console whose closed pipe is an OSError like any other (rich's own exits 1 silently):
+    `emit` turns it into one line and puts the files back."""
+
+    def on_broken_pipe(self) -> None:
+        import errno
+
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def _choice_line(exc: Exception, message: str) -> str:
@@ -346,21 +358,21 @@ class FigureFailed(LandscapeError):
 
 
 def emit(rendered: Rendered, opt: dict) -> None:
-    """The one output sink: every requested file (all or none), then JSON or the terminal view.
+    """The one output sink: every requested file and the JSON or the terminal view, all or
+    none (a failure, or Ctrl-C, while they are written puts every old file back).
 
-    A figure that fails to draw is left out and reported once the rest is written.
+    The targets are checked again first (an input, a special file or another output there is
+    refused), with the figures this report really has. A figure that fails to draw is left out
+    and reported once the rest is written.
     """
     if not is_main_process():
         written()  # under torchrun, rank 0 alone prints and writes; the others wait for it
         return
-    files, failed = files_for(rendered, Targets.from_options(opt))
-    write_files(files)
-    if opt.get("json"):
-        sys.stdout.write(dumps(rendered.report) + "\n")
-        sys.stdout.flush()
-    else:
-        view = rendered.view(rendered.report)
-        terminal_view(view)
+    targets = Targets.from_options(opt)
+    check_targets(targets.files(rendered), input_files(opt))
+    files, failed = files_for(rendered, targets)
+    write_all(files, then=lambda: show(rendered, bool(opt.get("json"))))
+    if not opt.get("json"):
         for path in files:
             log(f"wrote {path}")
     written()
@@ -370,3 +382,28 @@ def emit(rendered: Rendered, opt: dict) -> None:
             f"the {stem} figure could not be drawn ({why}); the report was written without it",
             "please report this as a bug",
         )
+
+
+def show(rendered: Rendered, as_json: bool) -> None:
+    """The report on stdout. If stdout cannot take it (a full disk, a closed pipe), stdout is
+    pointed at the null device, so that the interpreter's last flush does not fail again, and
+    the OSError goes on to the caller."""
+    try:
+        if as_json:
+            sys.stdout.write(dumps(rendered.report) + "\n")
+            sys.stdout.flush()
+        else:
+            terminal_view(rendered.view(rendered.report))
+            sys.stdout.flush()
+    except OSError:
+        _silence_stdout()
+        raise
+
+
+def _silence_stdout() -> None:
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
+        pass

@@ -128,7 +128,7 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
     """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
     its metadata supplied: everything but the data."""
     options, config, sources = resolve(command, cli)
-    check_outputs(options.get("out"), options.get("png"), options.get("junit"))
+    check_outputs(options, command, find_config(cli.get("config")))
     if options["model"] is None and not sample:
         name = command.replace("_", "-")
         raise InputError(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from landscape.analyses.gate import Decision, GateReport
+
+# Characters XML 1.0 cannot hold (a CI parser rejects the file), and lone surrogates (a file
+# name's undecodable bytes, which UTF-8 cannot encode): written as escapes instead.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def junit_xml(report: GateReport) -> bytes:
@@ -21,7 +26,7 @@ def junit_xml(report: GateReport) -> bytes:
         time=f"{report.seconds:.3f}",
     )
     properties = ET.SubElement(suite, "properties")
-    ET.SubElement(properties, "property", name="checkpoint", value=report.checkpoint)
+    ET.SubElement(properties, "property", name="checkpoint", value=_xml(report.checkpoint))
     if report.distributed is not None:
         world = report.distributed
         shares = ",".join(str(n) for n in world["examples_per_rank"])
@@ -32,15 +37,15 @@ def junit_xml(report: GateReport) -> bytes:
             suite,
             "testcase",
             classname="landscape.gate",
-            name=f"{d.metric} {d.kind} {d.limit:.10g}",
+            name=_xml(f"{d.metric} {d.kind} {d.limit:.10g}"),
             time="0",
         )
-        text = f"{d.metric} = {_shown(d)}; {d.kind} {d.limit:.10g} ({d.source}): {d.reason}"
+        text = _xml(f"{d.metric} = {_shown(d)}; {d.kind} {d.limit:.10g} ({d.source}): {d.reason}")
         if d.verdict == "error":
-            ET.SubElement(case, "error", message=d.reason, type="numerical").text = text
+            ET.SubElement(case, "error", message=_xml(d.reason), type="numerical").text = text
         elif d.verdict == "fail" or (d.verdict == "undecided" and not report.allow_undecided):
             ET.SubElement(
-                case, "failure", message=f"{d.verdict}: {d.reason}", type=d.verdict
+                case, "failure", message=_xml(f"{d.verdict}: {d.reason}"), type=d.verdict
             ).text = text
         else:
             ET.SubElement(case, "system-out").text = f"{d.verdict}: {text}"
@@ -52,3 +57,7 @@ def _shown(d: Decision) -> str:
     if d.value is None:
         return "n/a"
     return f"{d.value:.10g}" + ("" if d.error_bound is None else f" ± {d.error_bound:.2g}")
+
+
+def _xml(text: str) -> str:
+    return NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))

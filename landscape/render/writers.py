@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from landscape.render.files import figure_format
+from landscape.errors import InputError
+from landscape.render.files import Target, figure_format, output_path, planned
 from landscape.render.json import dumps
 
 
@@ -54,9 +55,16 @@ class Targets:
     @classmethod
     def from_options(cls, opt: dict) -> Targets:
         path = {
-            k: Path(opt[k]) if opt.get(k) is not None else None for k in ("png", "out", "junit")
+            k: output_path(opt[k], f"--{k}") if opt.get(k) is not None else None
+            for k in ("png", "out", "junit")
         }
         return cls(json=bool(opt.get("json")), **path)
+
+    def files(self, rendered: Rendered) -> list[Target]:
+        """Every file these targets can get from this report (a figure that fails to draw
+        is left out later)."""
+        junit = self.junit if rendered.junit is not None else None
+        return planned(self.out, self.png if rendered.figures else None, junit, rendered.figures)
 
 
 class Figures:
@@ -135,5 +143,10 @@ def files_for(rendered: Rendered, targets: Targets) -> tuple[Files, dict[str, st
     figures = Figures(rendered)
     files: Files = {}
     for writer in WRITERS.values():
-        files.update(writer(rendered, targets, figures))
+        for path, data in writer(rendered, targets, figures).items():
+            if path in files:  # check_targets refuses this before the work; never lose one
+                raise InputError(
+                    f"two outputs name the same file '{path}'", "give each output its own path"
+                )
+            files[path] = data
     return files, figures.failed
