@@ -1,9 +1,15 @@
 """A causal language model's labels: Hugging Face's convention, or shifted already.
 
-A Hugging Face causal LM (a class named `*ForCausalLM` or `*LMHeadModel`, or one whose
-`loss_type` is "ForCausalLM") is given `labels = input_ids` (the ignored index at padding) and
-shifts them itself: its loss scores the logits at position t against the label at t + 1, the
-mean over the counted `labels[:, 1:]`. Labels may also come shifted already (labels[:, t] =
+A Hugging Face causal LM (`GPT2LMHeadModel`, `LlamaForCausalLM`) is given `labels = input_ids`
+(the ignored index at padding) and shifts them itself: its loss scores the logits at position t
+against the label at t + 1, the mean over the counted `labels[:, 1:]`. Not every model named
+so does (`BartForCausalLM`, `XLMWithLMHeadModel` score each position against its own label), so
+what the model does is asked of the model: its own loss (`model(**x, labels=y).loss`) on the
+first batch is compared with both readings. Where it has none to ask (no `labels` argument, no
+`loss` in what it returns, or a loss that is neither), the names say (a class named
+`*ForCausalLM` or `*LMHeadModel`, or a `loss_type` of "ForCausalLM").
+
+For a model that shifts, the labels may still come shifted already (labels[:, t] =
 input_ids[:, t + 1]), to be scored as they are. Which of the two a data set holds is read from
 the inputs' token ids (`input_ids`, or integer inputs of the labels' shape) over the whole data
 set: labels equal to them wherever counted are Hugging Face's, labels equal to them moved by one
@@ -13,12 +19,17 @@ token ids, cannot be told apart: they are refused, and the caller says which.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import inspect
+import logging
+from collections.abc import Iterator, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from landscape.errors import InputError
+from landscape.inputs import select_output
 from landscape.losses import CrossEntropy
 
 AUTO, YES, NO = "auto", "yes", "no"
@@ -27,6 +38,7 @@ SAY_WHICH = (
     "say which: shift_labels='yes' (labels = input_ids, shifted as the model's own loss does) "
     "or 'no' (labels shifted already, scored as they are)"
 )
+AGREE = 1e-4  # relative: the model's own loss (HF's in float32) against a reading of it
 
 
 class LabelConvention(InputError):
@@ -38,15 +50,51 @@ class LabelConvention(InputError):
         self.forced = forced
 
 
-def is_causal_lm(model: nn.Module) -> bool:
-    """Whether the model shifts its labels itself, as Hugging Face's causal LMs do."""
-    name = type(model).__name__
-    if name.endswith(("ForCausalLM", "LMHeadModel")):
+def named_causal_lm(model: nn.Module) -> bool:
+    """Whether the model's names say it is a causal LM (that shifts its labels)."""
+    if type(model).__name__.endswith(("ForCausalLM", "LMHeadModel")):
         return True
     try:
         return getattr(model, "loss_type", None) == "ForCausalLM"
     except Exception:  # a property of the user's that fails says nothing either way
         return False
+
+
+def own_loss_shifts(model: nn.Module, x, y: Tensor, output_key, ignore_index: int) -> bool | None:
+    """Whether the model's own loss on this batch scores position t against the label at
+    t + 1 (True) or at t (False); None where it has no loss to ask or fits both or neither."""
+    if not isinstance(x, Mapping) or "labels" in x or int((y != ignore_index).sum()) == 0:
+        return None
+    try:
+        if "labels" not in inspect.signature(model.forward).parameters:
+            return None
+        with torch.no_grad(), _quiet("transformers"):
+            out = model(**x, labels=y)
+            own = out.get("loss") if isinstance(out, Mapping) else None
+            z = select_output(out, output_key).double()
+            if own is None or z.shape[:2] != y.shape or z.ndim != 3:
+                return None
+            own = float(own)
+            flat = z.reshape(-1, z.shape[-1])
+            same = float(F.cross_entropy(flat, y.reshape(-1), ignore_index=ignore_index))
+            moved = F.pad(y, (0, 1), value=ignore_index)[:, 1:].reshape(-1)
+            shifted = float(F.cross_entropy(flat, moved, ignore_index=ignore_index))
+    except Exception:  # the model's own loss failed: it cannot be asked
+        return None
+    fits = [abs(own - v) <= AGREE * max(1.0, abs(own)) for v in (shifted, same)]
+    return fits[0] if fits[0] != fits[1] else None
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """A library's warnings held back (transformers' note on its default loss)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def token_ids(x) -> Tensor | None:
@@ -70,17 +118,18 @@ def tally(x, y: Tensor, ignore_index: int) -> Tensor:
 
 
 def choose_shift(problem, mode: str) -> str | None:
-    """Set `problem.loss.shift` as `mode` says ("auto": the model's own convention, told from
-    the data; "yes"; "no") and return the line that says what was done (None: nothing to say).
-    Raises `LabelConvention` where the labels cannot be told apart or not shifted."""
+    """Set `problem.loss.shift` as `mode` says ("auto": the model's own convention, the labels'
+    told from the data; "yes"; "no") and return the line that says what was done (None:
+    nothing to say). Raises `LabelConvention` where the labels cannot be told apart or
+    shifted."""
     mode, loss = str(mode), problem.loss
     if mode not in (AUTO, YES, NO):
         raise InputError(f"shift_labels must be auto, yes or no, got {mode!r}", SAY_WHICH)
     if isinstance(loss, CrossEntropy):
         loss.shift = False
-    if mode == NO or (mode == AUTO and not is_causal_lm(problem.model)):
+    if mode == NO:
         return None
-    y = problem.probe_batch().y
+    x, y = problem.probe_batch()[:2]
     if not (isinstance(loss, CrossEntropy) and not y.dtype.is_floating_point and y.ndim == 2):
         if mode == YES:
             raise LabelConvention(
@@ -89,17 +138,22 @@ def choose_shift(problem, mode: str) -> str | None:
                 "leave the labels as they are (shift_labels 'auto' or 'no')",
                 forced=True,
             )
-        return None  # a causal LM's other heads or losses: nothing to shift
+        return None  # other heads or losses: nothing to shift
     if mode == YES:
         loss.shift = True
         return f"labels shifted by one position as asked: {SCORED}"
-    return _told_apart(problem, loss)
+    name = type(problem.model).__name__
+    shifts = own_loss_shifts(problem.model, x, y, problem.output_key, loss.ignore_index)
+    if shifts is False and named_causal_lm(problem.model):
+        return f"{name}'s own loss scores each position against its own label: so are these"
+    if shifts or (shifts is None and named_causal_lm(problem.model)):
+        return _told_apart(problem, loss, name)
+    return None
 
 
-def _told_apart(problem, loss: CrossEntropy) -> str | None:
+def _told_apart(problem, loss: CrossEntropy, name: str) -> str | None:
     totals = problem.batch_sum(lambda b: tally(b.x, b.y, loss.ignore_index))
     counted, own, following, unknown = (int(v) for v in totals.tolist())
-    name = type(problem.model).__name__
     if counted == 0:
         return None  # every label ignored: refused as an empty mean
     if unknown:
@@ -124,4 +178,7 @@ def _told_apart(problem, loss: CrossEntropy) -> str | None:
             f"labels = input_ids (Hugging Face's convention for {name}): shifted as its own "
             f"loss does, {SCORED}"
         )
-    return "labels shifted already (labels[:, t] = input_ids[:, t + 1]): scored as they are"
+    return (
+        "labels shifted already (labels[:, t] = input_ids[:, t + 1]): scored as they are "
+        f"({name}'s own loss would shift them again)"
+    )

@@ -27,7 +27,6 @@ from landscape.losses import get_loss
 from landscape.problem import build_problem, unflatten
 
 transformers = pytest.importorskip("transformers")
-transformers.logging.set_verbosity_error()
 
 V, T, N = 50, 10, 7  # vocabulary, sequence length, sequences
 LENGTHS = [10, 7, 3, 10, 5, 9, 2]  # batches of 3: unequal padding, an uneven last batch
@@ -237,6 +236,44 @@ def test_shift_labels_yes_shifts_for_a_model_the_tool_cannot_recognise(factory):
     with torch.no_grad():
         truth = float(hf_recipe(model(**x).logits, labels))
     assert abs(forced.loss_at() - truth) <= 1e-12 * truth
+
+
+class Wrapped(torch.nn.Module):
+    """A causal model under a name that says nothing, whose own loss is GPT-2's (it shifts)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+
+
+def test_the_models_own_loss_says_whether_it_shifts(factory):
+    """Asked of the model: a wrapper whose loss shifts is shifted for; BartForCausalLM, named
+    like a causal LM, scores each position against its own label, and so does the tool."""
+    model, _ = model_pair(factory, "gpt2")
+    x, labels = hf_data()
+    wrapped = build_problem(Wrapped(model), x, labels, get_loss("cross-entropy"), batch_size=3)
+    assert wrapped.loss.shift and "labels = input_ids" in wrapped.notes[0]
+    with torch.no_grad():
+        truth = float(hf_recipe(model(**x).logits, labels))
+    assert abs(wrapped.loss_at() - truth) <= 1e-12 * truth
+    torch.manual_seed(0)
+    config = transformers.BartConfig(
+        vocab_size=V, d_model=16, decoder_layers=1, decoder_attention_heads=2,
+        decoder_ffn_dim=32, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
+        max_position_embeddings=16, pad_token_id=0, bos_token_id=0, eos_token_id=0,
+        decoder_start_token_id=0,
+    )  # fmt: skip
+    bart = transformers.BartForCausalLM(config).double().eval()
+    problem = build_problem(bart, x, labels, get_loss("cross-entropy"), batch_size=3)
+    assert not problem.loss.shift and "its own label" in problem.notes[0]
+    with torch.no_grad():
+        out = bart(**x, labels=labels)
+    own = float(F.cross_entropy(out.logits.reshape(-1, V), labels.reshape(-1)))
+    assert abs(problem.loss_at() - own) <= 1e-12 * own
+    assert abs(problem.loss_at() - float(out.loss)) <= 1e-12 * own  # Bart's own: float64
 
 
 def test_labels_that_cannot_be_told_apart_are_refused(factory):
