@@ -143,12 +143,23 @@ def choose_shift(problem, mode: str) -> str | None:
         loss.shift = True
         return f"labels shifted by one position as asked: {SCORED}"
     name = type(problem.model).__name__
-    shifts = own_loss_shifts(problem.model, x, y, problem.output_key, loss.ignore_index)
+    shifts = _agreed(
+        problem, own_loss_shifts(problem.model, x, y, problem.output_key, loss.ignore_index)
+    )
     if shifts is False and named_causal_lm(problem.model):
         return f"{name}'s own loss scores each position against its own label: so are these"
     if shifts or (shifts is None and named_causal_lm(problem.model)):
         return _told_apart(problem, loss, name)
     return None
+
+
+def _agreed(problem, verdict: bool | None) -> bool | None:
+    """One verdict for every process (torchrun): each asked the model on its own first batch."""
+    if problem.reduce is None:
+        return verdict
+    votes = torch.tensor([verdict is True, verdict is False], dtype=torch.float64)
+    yes, no = (v > 0 for v in problem.reduce(votes.to(problem.device)).tolist())
+    return yes if yes != no else None
 
 
 def _told_apart(problem, loss: CrossEntropy, name: str) -> str | None:
