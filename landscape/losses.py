@@ -92,6 +92,12 @@ class CrossEntropy(Loss):
     for nothing; an example's loss ℓ_i is the sum over its counted positions, and the dataset
     loss divides by the number of counted targets (`Problem.num_targets`). Flat outputs put the
     class dimension last: (N, positions·C).
+
+    With `shift` (a causal language model's labels in Hugging Face's convention, `labels =
+    input_ids`), integer labels (N, T) are shifted by one position: the outputs at position t
+    are scored against the label at t + 1, and the last position counts for nothing, as
+    `logits[:, :-1]` against `labels[:, 1:]`. Every method sees the shifted labels, so the loss,
+    its gradient and every curvature (and the output-space operators' weights) agree.
     """
 
     name = "cross-entropy"
@@ -100,6 +106,15 @@ class CrossEntropy(Loss):
         self.ignore_index = ignore_index
         self.class_dim = class_dim  # -1 (last) or 1; None: decided by the first batch's shapes
         self.classes: int | None = None
+        self.shift = False  # score position t against the label at t + 1 (`labels`)
+
+    def labels(self, y: Tensor) -> Tensor:
+        """The labels as scored: y itself, or with `shift` y[:, t + 1] at t and the ignored
+        index at the last position."""
+        if not self.shift or y.dtype.is_floating_point:
+            return y
+        tail = torch.full_like(y[:, :1], self.ignore_index)
+        return torch.cat([y[:, 1:], tail], dim=1)
 
     # -- layout ---------------------------------------------------------------------------
     def check(self, z: Tensor, y: Tensor) -> None:
@@ -174,7 +189,7 @@ class CrossEntropy(Loss):
         rows = self._rows(z)
         if y.dtype.is_floating_point:
             return y.reshape(rows.shape).to(rows.dtype)
-        labels = y.reshape(rows.shape[:2])
+        labels = self.labels(y).reshape(rows.shape[:2])
         keep = labels != self.ignore_index
         onehot = F.one_hot(labels.clamp_min(0) * keep, rows.shape[-1]).to(rows.dtype)
         return onehot * keep.unsqueeze(-1).to(rows.dtype)
@@ -183,7 +198,9 @@ class CrossEntropy(Loss):
         return torch.log_softmax(rows, dim=-1)
 
     def count(self, y: Tensor) -> int:
-        return len(y) if y.dtype.is_floating_point else int((y != self.ignore_index).sum())
+        if y.dtype.is_floating_point:
+            return len(y)
+        return int((self.labels(y) != self.ignore_index).sum())
 
     # -- loss and curvature ---------------------------------------------------------------
     def per_example(self, z: Tensor, y: Tensor) -> Tensor:
@@ -200,7 +217,8 @@ class CrossEntropy(Loss):
         n, positions, _ = self._rows(z).shape
         if y.dtype.is_floating_point:
             return y.reshape(n, positions, -1).to(z.dtype).sum(-1, keepdim=True)
-        return (y.reshape(n, positions) != self.ignore_index).unsqueeze(-1).to(z.dtype)
+        labels = self.labels(y).reshape(n, positions)
+        return (labels != self.ignore_index).unsqueeze(-1).to(z.dtype)
 
     def _apply(self, z: Tensor, U: Tensor, fn) -> Tensor:
         """fn(p, U) position by position, U (..., n, positions·C) seen as (..., n, positions, C)."""

@@ -25,6 +25,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from landscape.errors import InputError, NumericalError
 from landscape.inputs import Inputs, cast, concat, describe, num_examples, select_output, take
+from landscape.labels import choose_shift
 from landscape.load.stream import Stream
 from landscape.losses import Loss
 
@@ -62,6 +63,7 @@ class Problem:
     trainable: tuple[str, ...] = ()  # the parameters that required grad when it was built
     reduce: Callable[[Tensor], Tensor] | None = None  # Σ over processes (torchrun), else None
     shard: slice | None = None  # this process's examples of the whole data set (torchrun)
+    notes: tuple[str, ...] = ()  # what was decided about the data, for the caller to say
 
     @functools.cached_property
     def num_targets(self) -> int:
@@ -282,13 +284,16 @@ def build_problem(
     metadata: dict | None = None,
     output_key: str | None = None,
     world=None,
+    shift_labels: str = "auto",
 ) -> Problem:
     """Cast model and data, select θ by regex, split the data into batches and check them.
 
     `x` may be a `Stream` (and y None): its batches are read and cast on every pass, in
     batches of `batch_size` (default: the stream's own). With a `world` (distributed.World),
     this process keeps its shard of the examples (a stream reads only its own) and the
-    problem's sums are reduced over the processes; `num_samples` counts all of them."""
+    problem's sums are reduced over the processes; `num_samples` counts all of them.
+    `shift_labels` ("auto", "yes", "no"): whether a causal LM's labels are shifted by one
+    position (`labels.choose_shift`; auto: the model's own convention, told from the data)."""
     n = x.num_examples if isinstance(x, Stream) else num_examples(x)
     if n == 0:
         raise InputError("the data set is empty", "pass data with at least one example")
@@ -326,6 +331,8 @@ def build_problem(
         reduce,
         shard,
     )
+    note = choose_shift(problem, shift_labels)
+    problem.notes = (note,) if note else ()
     _check_first_batch(problem)
     return problem
 

@@ -23,6 +23,7 @@ CORE = [
     "losses.py",
     "errors.py",
     "inputs.py",
+    "labels.py",
     "distributed.py",
     "report.py",
 ]

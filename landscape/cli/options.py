@@ -58,6 +58,12 @@ class Dtype(StrEnum):
     bfloat16 = "bfloat16"
 
 
+class ShiftLabels(StrEnum):
+    auto = "auto"
+    yes = "yes"
+    no = "no"
+
+
 class Normalize(StrEnum):
     filter = "filter"
     layer = "layer"
@@ -126,6 +132,9 @@ TABLE: tuple[Option, ...] = (
       "(padding)."),
     Opt("class_dim", int, None, "The output dimension holding the classes: -1 (last, a language "
       "model's) or 1 (PyTorch's (N, C, d…)); default: from the shapes."),
+    Opt("shift_labels", ShiftLabels, "auto", "Score a causal LM's logits at t against the label "
+      "at t+1 (Hugging Face's labels = input_ids): auto follows the model (*ForCausalLM, "
+      "*LMHeadModel) and tells the labels from the inputs' input_ids.", noun="label shift"),
     Opt("config", Path, None, "TOML file with option values.", LOADS),
     Opt("samples", int, None, "Use a seeded random subset of N examples.", least=1),
     Opt("batch_size", int, None, "Examples per batch (default: all; a streamed Dataset: 256, "

@@ -14,6 +14,7 @@ from landscape.cli.options import Option, all_names, defaults, options_of
 from landscape.cli.settings import default_tol
 from landscape.distributed import World, check_shardable, world_from_env
 from landscape.errors import InputError
+from landscape.labels import LabelConvention
 from landscape.load import load_checkpoint, open_data
 from landscape.losses import get_loss, is_loss_name
 from landscape.problem import Problem, build_problem
@@ -104,19 +105,25 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
     n = x.num_examples if y is None else len(y)  # y None: x is a Stream, read per pass
     if world is not None:
         check_shardable(world, n)
-    problem = build_problem(
-        checkpoint.model,
-        x,
-        y,
-        _loss(options),
-        batch_size=options["batch_size"],
-        dtype=_dtype(options["dtype"]),
-        device=device,
-        params=options["params"],
-        metadata=checkpoint.metadata,
-        output_key=options["output"],
-        world=world,
-    )
+    try:
+        problem = build_problem(
+            checkpoint.model,
+            x,
+            y,
+            _loss(options),
+            batch_size=options["batch_size"],
+            dtype=_dtype(options["dtype"]),
+            device=device,
+            params=options["params"],
+            metadata=checkpoint.metadata,
+            output_key=options["output"],
+            world=world,
+            shift_labels=str(options["shift_labels"]),
+        )
+    except LabelConvention as exc:
+        raise InputError(exc.problem, SHIFT_FIX[exc.forced]) from None
+    for note in problem.notes if log else ():
+        log(note)
     used_sample = sources["model"] == "default"
     model_path = Path(options["model"])
     return Session(
@@ -215,6 +222,11 @@ def _factory_kwargs(value) -> dict | None:
     return parsed
 
 
+SHIFT_FIX = {
+    False: "say which with --shift-labels yes (labels = input_ids, shifted as the model's own "
+    "loss does) or --shift-labels no (labels shifted already, scored as they are)",
+    True: "leave out --shift-labels (or give --shift-labels no)",
+}
 WHOLE_SET = " (leave it out to use the whole data set)"
 
 
