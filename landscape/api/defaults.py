@@ -17,6 +17,7 @@ PROBLEM = {
     "device": "auto",
     "seed": 0,
     "params": None,
+    "shift_labels": "auto",
 }
 LOSS = "cross-entropy"
 STRATEGY = {"strategy": "auto"}

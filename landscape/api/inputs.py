@@ -197,6 +197,7 @@ def build(model, data, loss, opt: dict) -> Problem:
         device=device,
         params=opt["params"],
         output_key=opt["output"],
+        shift_labels=str(opt["shift_labels"]),
     )
 
 
