@@ -211,9 +211,8 @@ def test_to_dict_is_the_json_the_command_line_prints(command, args, keywords, ca
 def test_every_keyword_default_is_the_command_lines():
     from landscape.api.defaults import COMMANDS, DTYPE_TOL, LOSS
     from landscape.cli.options import defaults
-    from landscape.cli.settings import DTYPE_TOL as CLI_DTYPE_TOL
 
-    assert DTYPE_TOL == CLI_DTYPE_TOL and LOSS == defaults("spectrum")["loss"]
+    assert DTYPE_TOL["float64"] == 1e-6 and LOSS == defaults("spectrum")["loss"]
     for command, table in COMMANDS.items():
         if command == "problem":
             continue
@@ -222,8 +221,7 @@ def test_every_keyword_default_is_the_command_lines():
         for name, value in table.items():
             assert name in cli, (command, name)  # no keyword the command line lacks
             assert sig[name].default == value
-            want = DTYPE_TOL["float64"] if name == "tol" and value is None else value
-            assert want == cli[name], (command, name, value, cli[name])
+            assert value == cli[name], (command, name, value, cli[name])
 
 
 @pytest.mark.parametrize(

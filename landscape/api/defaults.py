@@ -2,7 +2,7 @@
 signature is built from these tables (`api.keywords`), and the option table
 (landscape/cli/options.py) takes each option's default from here (tests/test_structure.py
 checks that it states none of its own). Plain values only and no torch import, so that
-`landscape --help` can read them without loading a numerical library."""
+the help of the command line can read them without loading a numerical library."""
 
 from __future__ import annotations
 
