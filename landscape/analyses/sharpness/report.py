@@ -50,7 +50,8 @@ class SharpnessSettings:
     slice_radius: float
     slice_directions: int = 2
     seed: int
-    basis_budget: BasisBudget | None = None  # the Krylov basis' memory (None: the solver's)
+    # the Krylov basis' memory (None: the solver's); the JSON reports it in the solver block
+    basis_budget: BasisBudget | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
