@@ -68,8 +68,8 @@ SOLVING = [
 def test_a_basis_too_small_is_the_same_clear_error_in_every_solving_command(
     args, tmp_path, capsys, monkeypatch
 ):
-    """3,300 parameters: 24 float32 vectors (with one more) need 330kB, one 13.2kB: 10kB is refused before
-    any product, in one line that names the flag and the size that fits."""
+    """3,300 parameters: one float32 vector is 13.2kB, so 10kB is refused before any product,
+    in one line that names the flag and the size that fits."""
     from sample_models import SAMPLE_CHECKPOINT
 
     monkeypatch.chdir(tmp_path)
