@@ -51,9 +51,7 @@ def imported(path: Path) -> set[str]:
 @pytest.mark.parametrize("path", modules(*CORE), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_the_numerical_core_imports_no_user_interface(path):
     ui = {n for n in imported(path) if n.split(".")[0] in UI_LIBRARIES}
-    upward = {
-        n for n in imported(path) if n.startswith(("landscape.cli", "landscape.render"))
-    }
+    upward = {n for n in imported(path) if n.startswith(("landscape.cli", "landscape.render"))}
     assert not ui and not upward, f"{path.name} imports {sorted(ui | upward)}"
 
 
@@ -90,6 +88,39 @@ def test_operators_and_estimators_name_no_flag(path):
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     ]
     flags = [s for s in strings if re.search(r"(^|\s|`)--[a-z]", s)]
+    assert not flags, flags
+
+
+# Modules whose errors still name flags (issue 21): they are being edited on other branches;
+# each is to write the field (and pass it as the error's `fields`) and leave this list.
+FLAG_ERRORS_LEFT = {
+    "analyses/ggn_gap/settings.py",
+    "analyses/sharpness/adam.py",
+    "analyses/taylor/directions.py",
+    "analyses/taylor/settings.py",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in modules("analyses", "problem.py")
+        if str(p.relative_to(PACKAGE)) not in FLAG_ERRORS_LEFT
+    ],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_analyses_and_the_problem_raise_errors_naming_fields_not_flags(path):
+    """An error of the analyses or the problem names the field (`k_bottom`, passed as the
+    error's `fields`); the command line writes it as its flag (cli/fields.py)."""
+    flags = [
+        sub.value
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+        for sub in ast.walk(node.exc)
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
+        and re.search(r"(^|\s|`|\()--[a-z]", sub.value)
+    ]  # fmt: skip
     assert not flags, flags
 
 

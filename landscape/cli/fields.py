@@ -43,7 +43,9 @@ def as_flags(exc: LandscapeError, command: str) -> LandscapeError:
 
 def flagged(text: str, field: str, flag: str) -> str:
     """`field=value` → `flag value` (`flag=value` when the value starts with a minus, which
-    the shell would take for a flag) and the bare field → `flag`."""
+    the shell would take for a flag) and the field → `flag`: written `field` (in backticks)
+    where the message marks it so (its name is also a word of the prose: the loss), else
+    wherever the word stands alone."""
 
     def with_value(m: re.Match) -> str:
         value = next(v for v in m.groups() if v is not None)
@@ -51,6 +53,8 @@ def flagged(text: str, field: str, flag: str) -> str:
 
     value = r"""(?:'([^']*)'|"([^"]*)"|([^\s,;)]+))"""
     text = re.sub(rf"(?<![\w-]){field}={value}", with_value, text)
+    if f"`{field}`" in text:
+        return text.replace(f"`{field}`", flag)
     return re.sub(rf"(?<![\w-]){field}(?![\w=-])", flag, text)
 
 
