@@ -183,10 +183,17 @@ def sample():
     return model, (data["x"], data["y"])
 
 
+ROUTE = ("mode", "points_per_pass", "reductions", "note")  # the surface's: vmap or loop
+
+
 def machine_free(doc):
-    """A report without what depends on the machine: timings and the free memory."""
+    """A report without what depends on the machine: timings, the free memory and the route
+    the surface's points took (vmap or the loop, whichever was faster at that moment)."""
     if isinstance(doc, dict):
-        return {k: machine_free(v) for k, v in doc.items() if k not in ("seconds", "budget")}
+        route = ROUTE if "points_per_pass" in doc else ()
+        return {
+            k: machine_free(v) for k, v in doc.items() if k not in ("seconds", "budget", *route)
+        }
     if isinstance(doc, list):
         return [machine_free(v) for v in doc]
     return doc
