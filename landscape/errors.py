@@ -6,9 +6,12 @@ class LandscapeError(Exception):
 
     exit_code = 2
 
-    def __init__(self, problem: str, fix: str = ""):
+    def __init__(self, problem: str, fix: str = "", field: str | tuple[str, ...] = ()):
         self.problem = problem
         self.fix = fix
+        # the keywords (settings fields) the message names, e.g. ("k_bottom",): the command line
+        # writes each as its flag (--k-bottom) at its edge (landscape/cli/fields.py)
+        self.fields = (field,) if isinstance(field, str) else tuple(field)
         super().__init__(self.line())
 
     def line(self) -> str:
@@ -32,6 +35,6 @@ class NotConverged(NumericalError):
     code 3). `report` holds what was computed, the uncertified pairs flagged (as scipy's
     ArpackNoConvergence holds its partial eigenpairs)."""
 
-    def __init__(self, problem: str, fix: str = "", report=None):
-        super().__init__(problem, fix)
+    def __init__(self, problem: str, fix: str = "", report=None, field: str | tuple = ()):
+        super().__init__(problem, fix, field)
         self.report = report

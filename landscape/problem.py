@@ -311,7 +311,9 @@ def build_problem(
     names, tensors = [n for n, _ in chosen], [p.detach() for _, p in chosen]
     total = n
     if batch_size and batch_size < 1:
-        raise InputError(f"--batch-size must be positive, got {batch_size}", "use e.g. 256")
+        raise InputError(
+            f"batch_size must be positive, got {batch_size}", "use e.g. 256", "batch_size"
+        )
     if isinstance(x, Stream):
         stream = x if world is None else x.select(world.shard(n))
         batches = stream.batched(batch_size or None).cast_to(dtype, device)
@@ -359,7 +361,7 @@ def select_params(model: nn.Module, pattern: str | None) -> list[tuple[str, Tens
     try:
         regex = re.compile(pattern)
     except re.error as exc:
-        raise InputError(f"--params '{pattern}' is not a valid regex ({exc})", "") from None
+        raise InputError(f"params '{pattern}' is not a valid regex ({exc})", "", "params") from None
     chosen = [(n, p) for n, p in named if regex.search(n)]
     if not chosen:
         names = [n for n, _ in named]
@@ -414,7 +416,8 @@ def _check_first_batch(problem: Problem) -> None:
     if problem.num_targets == 0:
         raise InputError(
             "every target is the ignored index: the loss is an empty mean",
-            "check the labels and --ignore-index",
+            "check the labels and ignore_index",
+            "ignore_index",
         )
     if isinstance(problem.batches, Stream):
         total = sums.sum() if problem.reduce is None else problem.reduce(sums.sum())
@@ -424,13 +427,15 @@ def _check_first_batch(problem: Problem) -> None:
     if not math.isfinite(value):
         raise InputError(
             f"the loss at these weights is {value}",
-            "check the checkpoint and the data for NaN/inf values or a wrong --loss",
+            "check the checkpoint and the data for NaN/inf values or a wrong `loss`",
+            "loss",
         )
     if not _outputs_depend_on_params(problem, x):
         raise InputError(
             "the model's outputs pass no derivatives to its parameters",
             "remove detach(), torch.no_grad() or non-differentiable ops (argmax, round) from "
-            "forward, or choose other --params",
+            "forward, or choose other params",
+            "params",
         )
 
 

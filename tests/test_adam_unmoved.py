@@ -11,7 +11,7 @@ from torch import nn
 
 from landscape.analyses.sharpness import AdamState, adam_state, analyse_adam, analyse_sharpness
 from landscape.analyses.sharpness.preconditioned import KeptCoordinates
-from landscape.cli.settings import settings_for
+from landscape.api.settings import settings_for
 from landscape.curvature import HessianOperator
 from landscape.curvature.base import DenseOperator, ScaledOperator
 from landscape.estimators.lanczos import extreme_eigenpairs

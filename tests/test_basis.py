@@ -7,7 +7,7 @@ import torch
 from cli import run
 from dense import classification_problem, dense_hessian
 
-from landscape.cli.settings import parse_bytes
+from landscape.api.settings import memory_of as parse_bytes
 from landscape.curvature import make_operator
 from landscape.errors import InputError
 from landscape.estimators import basis as basis_module

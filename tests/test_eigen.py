@@ -5,7 +5,7 @@ import torch
 from dense import dense_empirical_fisher, dense_ggn
 
 from landscape.analyses.spectrum import analyse_spectrum
-from landscape.cli.settings import options_for, spectrum_settings
+from landscape.api.settings import options_for, spectrum_settings
 from landscape.curvature import DenseOperator, make_operator
 from landscape.errors import InputError
 from landscape.estimators.lanczos import extreme_eigenpairs

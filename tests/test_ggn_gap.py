@@ -20,7 +20,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from landscape.analyses.ggn_gap import analyse_ggn_gap
-from landscape.cli.settings import settings_for
+from landscape.api.settings import settings_for
 from landscape.curvature import FisherOperator
 from landscape.errors import InputError
 from landscape.losses import get_loss

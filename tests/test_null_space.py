@@ -9,7 +9,7 @@ import torch
 from dense import classification_problem, dense_empirical_fisher, dense_ggn
 
 from landscape.analyses.spectrum import analyse_spectrum
-from landscape.cli.settings import settings_for
+from landscape.api.settings import settings_for
 from landscape.curvature import make_operator
 
 

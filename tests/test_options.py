@@ -13,7 +13,7 @@ from cli import run
 
 from landscape.cli import options
 from landscape.cli.session import resolve
-from landscape.cli.settings import sharpness_settings
+from landscape.cli.fields import sharpness_settings
 
 SCRIPT = shutil.which("landscape")
 

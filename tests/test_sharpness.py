@@ -21,7 +21,7 @@ from landscape.analyses.sharpness import (
     threshold,
 )
 from landscape.cli import app
-from landscape.cli.settings import settings_for
+from landscape.api.settings import settings_for
 from landscape.curvature import HessianOperator
 from landscape.errors import InputError
 from landscape.estimators.trace import diag_pp, hutchinson_diagonal

@@ -85,7 +85,7 @@ class SpectrumReport(Report):
 
 @dataclass(frozen=True)
 class SpectrumSettings:
-    """What to compute (built from the options by `cli.settings`; no defaults of its own)."""
+    """What to compute (built from the keywords by `api.settings`; no defaults of its own)."""
 
     k_top: int
     k_bottom: int

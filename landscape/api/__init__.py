@@ -1,50 +1,46 @@
 """The library: `import landscape as ls` gives these names (landscape/__init__.py loads them
-lazily). This layer imports nothing of the command line (landscape/cli) nor of the terminal
-views; the command line is to become its client."""
+lazily, and so does this package: `landscape.api.defaults`, which the command line's option
+table reads, loads without torch). This layer imports nothing of the command line
+(landscape/cli) nor of the terminal views; the command line is its client."""
 
-from landscape.api.blocks import (
-    empirical_fisher,
-    extreme_eigenpairs,
-    fisher,
-    ggn,
-    hessian,
-    hutchpp_trace,
-    make_problem,
-    spectral_density,
-)
-from landscape.api.calls import (
-    ggn_gap,
-    interpolate,
-    params,
-    sharpness,
-    spectrum,
-    surface,
-    taylor_check,
-)
-from landscape.api.settings import SolverSettings
-from landscape.errors import InputError, LandscapeError, NotConverged, NumericalError
-from landscape.problem import Problem
+from __future__ import annotations
 
-__all__ = [
-    "InputError",
-    "LandscapeError",
-    "NotConverged",
-    "NumericalError",
-    "Problem",
-    "SolverSettings",
-    "empirical_fisher",
-    "extreme_eigenpairs",
-    "fisher",
-    "ggn",
-    "ggn_gap",
-    "hessian",
-    "hutchpp_trace",
-    "interpolate",
-    "params",
-    "make_problem",
-    "sharpness",
-    "spectral_density",
-    "spectrum",
-    "surface",
-    "taylor_check",
-]
+import importlib
+
+# each public name and the module that defines it
+NAMES = {
+    **dict.fromkeys(
+        (
+            "empirical_fisher",
+            "extreme_eigenpairs",
+            "fisher",
+            "ggn",
+            "hessian",
+            "hutchpp_trace",
+            "make_problem",
+            "spectral_density",
+        ),
+        "landscape.api.blocks",
+    ),
+    **dict.fromkeys(
+        ("ggn_gap", "interpolate", "params", "sharpness", "spectrum", "surface", "taylor_check"),
+        "landscape.api.calls",
+    ),
+    "SolverSettings": "landscape.api.settings",
+    **dict.fromkeys(
+        ("InputError", "LandscapeError", "NotConverged", "NumericalError"), "landscape.errors"
+    ),
+    "Problem": "landscape.problem",
+}
+__all__ = sorted(NAMES)
+
+
+def __getattr__(name: str):
+    """PEP 562: a library name imports its module (torch with it) when first asked for."""
+    if name in NAMES:
+        return getattr(importlib.import_module(NAMES[name]), name)
+    raise AttributeError(f"module 'landscape.api' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -90,7 +90,7 @@ def extreme_eigenpairs(
     k_bottom: int | None = _S["k_bottom"],
     tol: float | None = D.SOLVER["tol"],
     max_products: int | None = D.SOLVER["max_products"],
-    basis_memory: int | str | None = _S["basis_memory"],
+    basis_memory: int | str | None = D.SOLVER["basis_memory"],
     seed: int = _P["seed"],
     multiplicity_check: bool = _S["multiplicity_check"],
     allow_unconverged: bool = D.SOLVER["allow_unconverged"],

@@ -1,7 +1,8 @@
-"""The library's keyword defaults, declared once: every call's signature is built from these
-tables (`api.keywords`), and tests/test_library.py checks that each equals the default of the
-command-line option of the same name (landscape/cli/options.py). Plain values only: no torch,
-so the option table can read them too."""
+"""The keyword defaults, declared once for the library and the command line: every call's
+signature is built from these tables (`api.keywords`), and the option table
+(landscape/cli/options.py) takes each option's default from here (tests/test_structure.py
+checks that it states none of its own). Plain values only and no torch import, so that
+the help of the command line can read them without loading a numerical library."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ STRATEGY = {"strategy": "auto"}
 
 # The eigen-solver. tol None: the dtype's own (DTYPE_TOL), as the command line does when
 # --tol is not given (its table shows the float64 value).
-SOLVER = {"tol": None, "max_products": None, "allow_unconverged": False}
+# basis_memory None: a quarter of the free memory, up to 300 vectors (every solving call).
+SOLVER = {"tol": None, "max_products": None, "basis_memory": None, "allow_unconverged": False}
 DTYPE_TOL = {"float64": 1e-6, "float32": 1e-4, "bfloat16": 1e-2}
 TRACE_SAMPLES = 60  # Hutch++ products when a trace is asked for without a count
 
@@ -39,7 +41,6 @@ SPECTRUM = {
     "density_starts": 8,
     "density_steps": 80,
     "per_layer": False,
-    "basis_memory": None,  # None: a quarter of the free memory, up to 300 vectors
     "multiplicity_check": False,
 }
 GGN_GAP = {
@@ -54,7 +55,7 @@ TAYLOR_CHECK = {
     "eps": None,
     "steps": None,
     "sweep": None,
-    "direction": "all",
+    "direction": None,  # None: all, or only direction_file's when one is given
     "direction_file": None,
 }
 SHARPNESS = {
@@ -77,7 +78,7 @@ SURFACE = {
     "range": "-1,1",
     "dims": 2,
     "directions": "random",
-    "normalize": "filter",
+    "normalize": None,  # None: "filter" for random directions, "none" for files
     "log": False,
 }
 INTERPOLATE = {"steps": 21, "range": "0,1", "reset_bn": False}

@@ -1,14 +1,17 @@
 """A call's keywords (the command line's option names) as each analysis' settings, checked,
-with errors naming the keyword. The command line builds the same settings from the same
-values in landscape/cli/settings.py; tests/test_library.py checks that the reports agree."""
+with errors naming the keyword (the error's `fields`). The command line is a client: its
+commands build their settings here too, and write each field as its flag at their edge
+(landscape/cli/fields.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from landscape.api import defaults as D
 from landscape.errors import InputError
+
+SOLVER_FIELDS = ("tol", "max_products", "basis_memory")
 
 
 @dataclass(frozen=True)
@@ -17,20 +20,20 @@ class SolverSettings:
     surface, extreme_eigenpairs). `tol`: converged when ‖Av − λv‖ ≤ tol·max|λ| (None: the
     dtype's own, 1e-6 in float64); `max_products`: a cap on each solve's products (None: the
     solver's own); `basis_memory`: bytes (or '500MB', '2GB') for the Krylov basis (None: a
-    quarter of the free memory, up to 300 vectors; today only `spectrum` and
-    `extreme_eigenpairs` take it)."""
+    quarter of the free memory, up to 300 vectors)."""
 
     tol: float | None = D.SOLVER["tol"]
     max_products: int | None = D.SOLVER["max_products"]
-    basis_memory: int | str | None = field(default=D.SPECTRUM["basis_memory"])
+    basis_memory: int | str | None = D.SOLVER["basis_memory"]
 
     def merged(self, opt: dict, given: set[str]) -> dict:
         """`opt` with this budget; naming a budget keyword as well is refused."""
-        both = sorted(given & {"tol", "max_products", "basis_memory"})
+        both = sorted(given & set(SOLVER_FIELDS))
         if both:
             raise InputError(
                 f"{both[0]} was given both as a keyword and in solver=",
                 f"give it in one place (solver=SolverSettings({both[0]}=...))",
+                both[0],
             )
         return {
             **opt,
@@ -44,7 +47,7 @@ def tol_of(opt: dict) -> float:
     """tol as given, else the dtype's default (as the command line does when tol is not given)."""
     if opt["tol"] is not None:
         if not float(opt["tol"]) > 0:
-            raise InputError(f"tol must be positive, got {opt['tol']}", "use e.g. tol=1e-6")
+            raise InputError(f"tol must be positive, got {opt['tol']}", "use e.g. tol=1e-6", "tol")
         return float(opt["tol"])
     name = str(opt["dtype"]).replace("torch.", "")
     name = {"double": "float64", "float": "float32", "bf16": "bfloat16"}.get(name, name)
@@ -55,20 +58,20 @@ def check_counts(opt: dict, **least: int) -> None:
     for name, low in least.items():
         value = opt[name]
         if value is not None and (isinstance(value, bool) or int(value) < low):
-            raise InputError(f"{name} must be an integer ≥ {low}, got {value}", f"give {low}+")
+            raise InputError(
+                f"{name} must be an integer ≥ {low}, got {value}", f"give {low} or more", name
+            )
 
 
-def only_spectrum_basis(opt: dict, call: str) -> None:
-    if opt.get("basis_memory") is not None:
-        raise InputError(
-            f"basis_memory is not yet taken by {call} (only by spectrum and extreme_eigenpairs)",
-            "leave it out (the basis takes a quarter of the free memory, up to 300 vectors)",
-        )
+def basis_of(opt: dict):
+    """The Krylov basis' budget of a solving call (every one takes `basis_memory`)."""
+    from landscape.estimators.basis import BasisBudget
+
+    return BasisBudget(memory=memory_of(opt.get("basis_memory")))
 
 
 def spectrum_settings(opt: dict, num_params: int):
     from landscape.analyses.spectrum import SpectrumSettings
-    from landscape.estimators.basis import BasisBudget
 
     check_counts(opt, k=0, k_bottom=0, max_products=1, trace_samples=3)
     check_counts(opt, density_starts=1, density_steps=2, mc_samples=1)
@@ -79,6 +82,7 @@ def spectrum_settings(opt: dict, num_params: int):
             raise InputError(
                 f"{name}={value} is larger than the number of parameters ({num_params})",
                 f"use {name}={num_params} or fewer",
+                name,
             )
     return SpectrumSettings(
         k_top=k,
@@ -93,7 +97,7 @@ def spectrum_settings(opt: dict, num_params: int):
         per_layer=bool(opt["per_layer"]),
         multiplicity_check=bool(opt["multiplicity_check"]),
         seed=int(opt["seed"]),
-        basis_budget=BasisBudget(memory=memory_of(opt.get("basis_memory"))),
+        basis_budget=basis_of(opt),
     )
 
 
@@ -101,8 +105,9 @@ UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def memory_of(value) -> int | None:
-    """Bytes from an integer or '2GB', '500MB', '1.5GiB'; None stays None."""
+def memory_of(value, name: str = "basis_memory") -> int | None:
+    """Bytes from an integer or '2GB', '500MB', '1.5GiB'; None stays None. `name`: the
+    keyword the value was given as, for the error."""
     if value is None:
         return None
     text = str(value).strip().lower().replace(" ", "")
@@ -112,14 +117,18 @@ def memory_of(value) -> int | None:
     except (KeyError, ValueError):
         n = float("nan")
     if not 1 <= n < float("inf"):
-        raise InputError(f"basis_memory {value!r} is not a memory size", "give bytes or e.g. '2GB'")
+        raise InputError(
+            f"{name} {value!r} is not a memory size",
+            f"give bytes or a size with a unit, e.g. {name}='2GB' (also kB, MB, TB, KiB, MiB, "
+            "GiB)",
+            name,
+        )
     return int(n)
 
 
 def ggn_gap_settings(opt: dict):
     from landscape.analyses.ggn_gap import GgnGapSettings
 
-    only_spectrum_basis(opt, "ggn_gap")
     check_counts(opt, max_products=1)
     return GgnGapSettings(
         k=int(opt["k"]),
@@ -131,6 +140,7 @@ def ggn_gap_settings(opt: dict):
         per_layer=bool(opt["per_layer"]),
         exact=bool(opt["exact"]),
         seed=int(opt["seed"]),
+        basis_budget=basis_of(opt),
     )
 
 
@@ -143,7 +153,9 @@ def mc_samples_of(value) -> tuple[int, ...]:
         counts = ()
     if not counts or any(c < 1 for c in counts):
         raise InputError(
-            f"mc_samples {value!r} is not a list of counts ≥ 1", "use e.g. mc_samples=(1, 4, 16)"
+            f"mc_samples {value!r} is not a list of counts ≥ 1",
+            "use e.g. mc_samples='1,4,16,64'",
+            "mc_samples",
         )
     return counts
 
@@ -169,13 +181,15 @@ def taylor_settings(opt: dict, problem):
         label = Path(given).name if isinstance(given, str | Path) else "direction_file"
         raw = read_vector(Path(given)) if isinstance(given, str | Path) else given
         vector = load_direction(raw, problem.num_params, problem.dtype, problem.device, label)
-    wanted = [w.strip() for w in str(opt["direction"]).split(",") if w.strip()]
+    asked = opt["direction"]  # None: all, or only the file's when a direction_file is given
+    wanted = [w.strip() for w in str(asked or "all").split(",") if w.strip()]
     if not wanted or any(w not in (*DIRECTIONS, "all") for w in wanted):
         raise InputError(
-            f"direction {opt['direction']!r} is not known",
-            f"use 'all', or one or more (comma-separated) of: {', '.join(DIRECTIONS)}",
+            f"unknown direction '{asked}'",
+            f"use all, or one or more (comma-separated) of: {', '.join(DIRECTIONS)}",
+            "direction",
         )
-    if vector is not None and wanted == ["all"] and opt["direction"] == D.TAYLOR_CHECK["direction"]:
+    if vector is not None and asked is None:
         names = []  # only the given direction unless `direction` asks for more
     else:
         names = list(DIRECTIONS) if "all" in wanted else list(dict.fromkeys(wanted))
@@ -188,7 +202,6 @@ def taylor_settings(opt: dict, problem):
 def sharpness_settings(opt: dict, num_params: int):
     from landscape.analyses.sharpness import SharpnessSettings
 
-    only_spectrum_basis(opt, "sharpness")
     check_counts(opt, trace_samples=3, ascent_steps=1, avg_samples=2, slice_points=3)
     check_counts(opt, max_products=1)
     k = int(opt["k"])
@@ -196,14 +209,19 @@ def sharpness_settings(opt: dict, num_params: int):
         raise InputError(
             f"k must be between 1 and the number of parameters ({num_params}), got {k}",
             "use e.g. k=5",
+            "k",
         )
     for name in ("lr", "rho", "avg_rho", "eps_sharpness", "slice_radius"):
         value = opt[name]
         if value is not None and not 0 < float(value) < float("inf"):
-            raise InputError(f"{name} must be positive and finite, got {value}", "give a value > 0")
+            raise InputError(
+                f"{name} must be positive and finite, got {value}", "give a value > 0", name
+            )
     momentum = opt["momentum"]
     if momentum is not None and not 0 <= float(momentum) < 1:
-        raise InputError(f"momentum must be in [0, 1), got {momentum}", "use e.g. momentum=0.9")
+        raise InputError(
+            f"momentum must be in [0, 1), got {momentum}", "use e.g. momentum=0.9", "momentum"
+        )
     return SharpnessSettings(
         k_top=k,
         k_bottom=1,
@@ -223,6 +241,7 @@ def sharpness_settings(opt: dict, num_params: int):
         slice_radius=float(opt["slice_radius"]),
         seed=int(opt["seed"]),
         adam_keep_unmoved=bool(opt["adam_keep_unmoved"]),
+        basis_budget=basis_of(opt),
     )
 
 
@@ -234,9 +253,15 @@ def range_of(value, name: str = "range") -> tuple[float, float]:
     except (TypeError, ValueError):
         lo = hi = None
     if lo is None or hi is None or not (abs(lo) < float("inf") and abs(hi) < float("inf")):
-        raise InputError(f"{name} {value!r} is not two numbers a,b", f"write e.g. {name}=(-1, 1)")
+        raise InputError(
+            f"{name} {value!r} is not two numbers a,b", f"write e.g. {name}='-1,1'", name
+        )
     if not lo < hi:
-        raise InputError(f"{name} {value!r}: a must be below b", f"write {name}=({hi:g}, {lo:g})")
+        raise InputError(
+            f"{name} {value!r}: a must be below b, got a = {lo:g} ≥ b = {hi:g}",
+            f"give the smaller end first, e.g. {name}='{hi:g},{lo:g}'",
+            name,
+        )
     return lo, hi
 
 
@@ -244,30 +269,33 @@ def surface_settings(opt: dict):
     from landscape.analyses.surface import SurfaceSettings
     from landscape.load.vectors import read_tensor_dict
 
-    only_spectrum_basis(opt, "surface")
     check_counts(opt, grid=2, max_products=1)
     dims = int(opt["dims"])
     if dims not in (1, 2):
-        raise InputError(f"dims must be 1 or 2, got {dims}", "use dims=2 (a plane) or 1")
+        raise InputError(f"dims must be 1 or 2, got {dims}", "use dims=2 (a plane) or 1", "dims")
     lo, hi = range_of(opt["range"])
-    kind, files, normalize = str(opt["directions"]).strip(), {}, str(opt["normalize"])
+    kind, files = str(opt["directions"]).strip(), {}
     if kind not in ("random", "hessian"):
         paths = [Path(p.strip()) for p in kind.split(",") if p.strip()]
-        if len(paths) != dims or not all(
-            p.suffix in (".pt", ".pth", ".safetensors") for p in paths
-        ):
+        if not paths or not all(p.suffix in (".pt", ".pth", ".safetensors") for p in paths):
             raise InputError(
-                f"directions {opt['directions']!r} is not 'random', 'hessian' or {dims} "
-                "direction file(s)",
-                "use 'random', 'hessian' or 'a.pt,b.pt' (state dicts of θ's parameters)",
+                f"unknown directions '{kind}'",
+                "use random, hessian or two direction files A.pt,B.pt (.pt or .safetensors)",
+                "directions",
+            )
+        if len(paths) != dims:
+            raise InputError(
+                f"directions names {len(paths)} file(s) for dims {dims}",
+                f"give {dims} file(s), comma-separated" + (" (or dims=1)" if dims == 2 else ""),
+                ("directions", "dims"),
             )
         kind, files = "files", {p: read_tensor_dict(p) for p in paths}
-        if normalize == D.SURFACE["normalize"]:
-            normalize = "none"  # files are used as given unless normalize says otherwise
+    # None: filter-normalised random directions, files as given
+    normalize = opt["normalize"] or ("none" if kind == "files" else "filter")
     return SurfaceSettings(
         grid=int(opt["grid"]), lo=lo, hi=hi, dims=dims, directions=kind, normalize=normalize,
         seed=int(opt["seed"]), tol=tol_of(opt), max_products=opt["max_products"], files=files,
-        log=bool(opt["log"]),
+        log=bool(opt["log"]), basis_budget=basis_of(opt),
     )  # fmt: skip
 
 
@@ -279,3 +307,26 @@ def interpolation_settings(opt: dict):
     return InterpolationSettings(
         steps=int(opt["steps"]), lo=lo, hi=hi, reset_bn=bool(opt["reset_bn"])
     )
+
+
+BUILDERS = {
+    "spectrum": lambda opt, p: spectrum_settings(opt, p),
+    "ggn_gap": lambda opt, p: ggn_gap_settings(opt),
+    "sharpness": lambda opt, p: sharpness_settings(opt, p),
+}
+
+
+def settings_for(command: str, num_params: int | None, **given):
+    """An analysis' settings from the keyword defaults and `given`: keywords by their names,
+    any other field of the settings (a method constant) replaced afterwards (tests, scripts)."""
+    from dataclasses import replace
+
+    table = D.COMMANDS[command]
+    opt = {**table, **{k: v for k, v in given.items() if k in table}}
+    settings = BUILDERS[command](opt, num_params)
+    return replace(settings, **{k: v for k, v in given.items() if k not in table})
+
+
+def options_for(command: str, **given) -> dict:
+    """The keyword defaults of a call with some replaced (tests, scripts)."""
+    return {**D.COMMANDS[command], **given}

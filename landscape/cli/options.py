@@ -1,7 +1,10 @@
 """The option table: every option of every command, declared once.
 
 Each record gives an option's name, type (an Enum for every fixed vocabulary, so typer checks
-and lists the choices), default, help, the commands it belongs to and its range. The typer
+and lists the choices), default, help, the commands it belongs to and its range. The default of
+every option that is also a keyword of the library (`ls.spectrum(..., k=5)`) is `LIB`: it is
+taken from the library's one declaration, landscape/api/defaults.py; only the command line's
+own options (files, output) state theirs here. The typer
 parameters of each command, the defaults, the `--help` texts, the config file's per-command
 type checks and the range checks all come from this table.
 
@@ -21,6 +24,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from landscape.api import defaults as D
+from landscape.errors import LandscapeError
 
 ALL = (  # the analyses of a problem
     "spectrum",
@@ -77,6 +83,29 @@ class Strategy(StrEnum):
     forward_over_reverse = "forward-over-reverse"
 
 
+class FromLibrary:
+    """The default of an option that is a library keyword: the library's (api/defaults.py)."""
+
+    def __repr__(self) -> str:
+        return "LIB"
+
+
+LIB: Any = FromLibrary()
+# the library calls whose keywords a command's options are (the gate runs two analyses)
+LIBRARY_CALLS = {"gate": ("sharpness", "taylor_check")}
+
+
+def library_default(name: str, commands: tuple[str, ...]) -> Any:
+    """The library's default of keyword `name` in the calls of `commands` (one value)."""
+    if name == "loss":
+        return D.LOSS
+    calls = [c for command in commands for c in LIBRARY_CALLS.get(command, (command,))]
+    found = [D.COMMANDS[c][name] for c in calls if name in D.COMMANDS.get(c, {})]
+    if not found or any(v != found[0] for v in found):
+        raise TypeError(f"option {name}: the library declares {found or 'no'} default(s)")
+    return found[0]
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: `name` is its Python name (`--k-bottom` is `k_bottom`)."""
@@ -93,6 +122,10 @@ class Option:
     metavar: str | None = None
     argument: bool = False
     noun: str | None = None  # "unknown <noun> 'x'" when a choice is wrong
+
+    def __post_init__(self) -> None:
+        if self.default is LIB:
+            object.__setattr__(self, "default", library_default(self.name, self.commands))
 
     @property
     def flag(self) -> str:
@@ -122,111 +155,111 @@ TABLE: tuple[Option, ...] = (
       "path/to/file.py:build.", LOADS),
     Opt("factory_kwargs", str, None, "Keyword arguments for the model factory, as a JSON object: "
       "'{\"hidden\": 64}'.", LOADS),
-    Opt("loss", LossName, "cross-entropy", "The loss: the mean over examples (over counted "
+    Opt("loss", LossName, LIB, "The loss: the mean over examples (over counted "
       "targets for outputs with positions, e.g. a language model's tokens).", noun="loss"),
-    Opt("target", str, None, "The data is a flat dict (file, Dataset items or DataLoader "
+    Opt("target", str, LIB, "The data is a flat dict (file, Dataset items or DataLoader "
       "batches): this entry is the target, the others are the model's keyword inputs."),
-    Opt("output", str, None, "The entry of the model's dict / ModelOutput the loss is taken "
+    Opt("output", str, LIB, "The entry of the model's dict / ModelOutput the loss is taken "
       "of (default: logits; a tuple's first element)."),
-    Opt("ignore_index", int, -100, "Cross-entropy targets equal to this count for nothing "
+    Opt("ignore_index", int, LIB, "Cross-entropy targets equal to this count for nothing "
       "(padding)."),
-    Opt("class_dim", int, None, "The output dimension holding the classes: -1 (last, a language "
+    Opt("class_dim", int, LIB, "The output dimension holding the classes: -1 (last, a language "
       "model's) or 1 (PyTorch's (N, C, d…)); default: from the shapes."),
     Opt("shift_labels", ShiftLabels, "auto", "Score a causal LM's logits at t against the label "
       "at t+1 (Hugging Face's labels = input_ids): auto follows the model (*ForCausalLM, "
       "*LMHeadModel) and tells the labels from the inputs' input_ids.", noun="label shift"),
     Opt("config", Path, None, "TOML file with option values.", LOADS),
-    Opt("samples", int, None, "Use a seeded random subset of N examples.", least=1),
-    Opt("batch_size", int, None, "Examples per batch (default: all; a streamed Dataset: 256, "
+    Opt("samples", int, LIB, "Use a seeded random subset of N examples.", least=1),
+    Opt("batch_size", int, LIB, "Examples per batch (default: all; a streamed Dataset: 256, "
       "a DataLoader: its own).", least=1),
-    Opt("dtype", Dtype, "float64", "Precision of the model, the data and the products.",
+    Opt("dtype", Dtype, LIB, "Precision of the model, the data and the products.",
       noun="dtype"),
-    Opt("device", str, "auto", "auto | cpu | cuda (or cuda:N)."),
-    Opt("seed", int, 0, "Seed for every random choice."),
-    Opt("params", str, None, "Regex: which parameters form θ (default: those that require "
+    Opt("device", str, LIB, "auto | cpu | cuda (or cuda:N)."),
+    Opt("seed", int, LIB, "Seed for every random choice."),
+    Opt("params", str, LIB, "Regex: which parameters form θ (default: those that require "
       "grad; see `landscape params`).", LOADS),
     Opt("partial", bool, False, "The checkpoint holds only some tensors (fine-tuned layers): "
       "load them over the factory's own weights, the rest from the factory.", LOADS),
     Opt("trust_checkpoint", bool, False, "Trust the checkpoint: let it run code (pickled objects, "
       ".pt2 archives, factories named in its metadata). Trusted files only.", LOADS),
-    Opt("strategy", Strategy, "auto", "How curvature products are formed (see the README).",
+    Opt("strategy", Strategy, LIB, "How curvature products are formed (see the README).",
       noun="product strategy"),
     # -- spectrum -------------------------------------------------------------------------
-    Opt("curvature", Curvature, "hessian", "The matrix: Hessian, Generalized Gauss-Newton, Fisher "
+    Opt("curvature", Curvature, LIB, "The matrix: Hessian, Generalized Gauss-Newton, Fisher "
       "or empirical Fisher.", ("spectrum",), noun="curvature"),
-    Opt("k", int, 5, "How many top eigenvalues.", ("spectrum", "sharpness"), least=0),
-    Opt("k", int, 5, "How many top and bottom eigenvalues of H, G and T.", ("ggn_gap",), least=0),
-    Opt("k_bottom", int, None, "How many bottom (most negative) eigenvalues (default: --k).",
+    Opt("k", int, LIB, "How many top eigenvalues.", ("spectrum", "sharpness"), least=0),
+    Opt("k", int, LIB, "How many top and bottom eigenvalues of H, G and T.", ("ggn_gap",), least=0),
+    Opt("k_bottom", int, LIB, "How many bottom (most negative) eigenvalues (default: --k).",
       ("spectrum",), least=0),
-    Opt("tol", float, 1e-6, "Lanczos: converged when ‖Av−λv‖ ≤ tol·max|λ|.", SOLVED,
-      positive=True),
-    Opt("max_products", int, None, "Cap on each eigen-solve's products.", SOLVED, least=1),
-    Opt("mc_samples", int, None, "Monte-Carlo Fisher with S sampled labels per example "
+    Opt("tol", float, LIB, "Lanczos: converged when ‖Av−λv‖ ≤ tol·max|λ| (default: the "
+      "dtype's, 1e-6 in float64, 1e-4 in float32, 1e-2 in bfloat16).", SOLVED, positive=True),
+    Opt("max_products", int, LIB, "Cap on each eigen-solve's products.", SOLVED, least=1),
+    Opt("mc_samples", int, LIB, "Monte-Carlo Fisher with S sampled labels per example "
       "(default: exact).", ("spectrum",), least=1),
-    Opt("trace_samples", int, 60, "Products for the Hutch++ trace.", ("sharpness", "gate"),
+    Opt("trace_samples", int, LIB, "Products for the Hutch++ trace.", ("sharpness", "gate"),
       least=3),
-    Opt("trace", bool, False, "The Hutch++ trace (60 products, or --trace-samples).",
+    Opt("trace", bool, LIB, "The Hutch++ trace (60 products, or --trace-samples).",
       ("spectrum",)),
-    Opt("trace_samples", int, None, "Products for the Hutch++ trace (default 60; giving it "
+    Opt("trace_samples", int, LIB, "Products for the Hutch++ trace (default 60; giving it "
       "asks for --trace).", ("spectrum",), least=3),
-    Opt("density", bool, False, "Spectral density by stochastic Lanczos quadrature, and the "
+    Opt("density", bool, LIB, "Spectral density by stochastic Lanczos quadrature, and the "
       "share of negative eigenvalues from it.", ("spectrum",)),
-    Opt("density_starts", int, 8, "SLQ random starts.", ("spectrum",), least=1),
-    Opt("density_steps", int, 80, "SLQ Lanczos steps.", ("spectrum",), least=2),
-    Opt("per_layer", bool, False, "Top eigenvalue (and trace, with --trace) of each "
+    Opt("density_starts", int, LIB, "SLQ random starts.", ("spectrum",), least=1),
+    Opt("density_steps", int, LIB, "SLQ Lanczos steps.", ("spectrum",), least=2),
+    Opt("per_layer", bool, LIB, "Top eigenvalue (and trace, with --trace) of each "
       "parameter block.",
       ("spectrum",)),
-    Opt("per_layer", bool, False, "The gap of each parameter block.", ("ggn_gap",)),
-    Opt("basis_memory", str, None, "Memory for the eigen-solver's Krylov basis: bytes or a "
+    Opt("per_layer", bool, LIB, "The gap of each parameter block.", ("ggn_gap",)),
+    Opt("basis_memory", str, LIB, "Memory for the eigen-solver's Krylov basis: bytes or a "
       "size (500MB, 2GB, 1.5GiB). Default: a quarter of the free memory, up to 300 vectors; "
       "a float64 basis that does not fit is stored in float32 (float64 coefficients).",
-      ("spectrum",), metavar="SIZE"),
-    Opt("multiplicity_check", bool, False, "Lock the converged pairs and search again from a "
+      SOLVED, metavar="SIZE"),
+    Opt("multiplicity_check", bool, LIB, "Lock the converged pairs and search again from a "
       "fresh vector, so repeated eigenvalues are listed as often as they occur (about twice "
       "the products).", ("spectrum",)),
     # -- ggn-gap --------------------------------------------------------------------------
-    Opt("exact", bool, False, "Dense H, G, F and EF (models up to 4000 parameters).",
+    Opt("exact", bool, LIB, "Dense H, G, F and EF (models up to 4000 parameters).",
       ("ggn_gap",)),
-    Opt("probes", int, 30, "Random probes for the Frobenius-norm estimates.", ("ggn_gap",),
+    Opt("probes", int, LIB, "Random probes for the Frobenius-norm estimates.", ("ggn_gap",),
       least=1),
-    Opt("random_directions", int, 2, "Random unit directions among the named ones.",
+    Opt("random_directions", int, LIB, "Random unit directions among the named ones.",
       ("ggn_gap",), least=0),
-    Opt("mc_samples", str, "1,4,16,64", "Labels sampled per example for the Monte-Carlo Fisher, "
+    Opt("mc_samples", str, LIB, "Labels sampled per example for the Monte-Carlo Fisher, "
       "comma-separated.", ("ggn_gap",)),
     # -- taylor-check ---------------------------------------------------------------------
-    Opt("eps", float, None, "Largest step η (1e-3 with --steps alone); --steps halvings "
+    Opt("eps", float, LIB, "Largest step η (1e-3 with --steps alone); --steps halvings "
       "follow it. Default: the steps are chosen per direction, from the round-off floor up to "
       "the third-order term.", TAYLOR, positive=True),
-    Opt("steps", int, None, "How many times η is halved after --eps (12 with --eps alone).",
+    Opt("steps", int, LIB, "How many times η is halved after --eps (12 with --eps alone).",
       TAYLOR, least=1),
-    Opt("sweep", str, None, "MIN:MAX:N log-spaced steps instead, e.g. 1e-6:1e-1:13.", TAYLOR),
-    Opt("direction", str, "all", "gradient | top-eigenvector | bottom-eigenvector | random | "
-      "all, or a list: a,b.", TAYLOR),
-    Opt("direction_file", Path, None, "Your own direction: a flat vector of length p (.pt or "
+    Opt("sweep", str, LIB, "MIN:MAX:N log-spaced steps instead, e.g. 1e-6:1e-1:13.", TAYLOR),
+    Opt("direction", str, LIB, "gradient | top-eigenvector | bottom-eigenvector | random | "
+      "all, or a list: a,b (default: all; only the file's with --direction-file).", TAYLOR),
+    Opt("direction_file", Path, LIB, "Your own direction: a flat vector of length p (.pt or "
       ".npy).", ("taylor_check",)),
     # -- sharpness and gate ---------------------------------------------------------------
-    Opt("lr", float, None, "Learning rate η for the stability figures (default: the checkpoint's "
+    Opt("lr", float, LIB, "Learning rate η for the stability figures (default: the checkpoint's "
       "metadata, else its optimizer state).", ("sharpness", "gate"), positive=True),
-    Opt("momentum", float, None, "SGD momentum β for the stability figures: stable for "
+    Opt("momentum", float, LIB, "SGD momentum β for the stability figures: stable for "
       "η·λ_max < 2 + 2β (default: the checkpoint's SGD state, else 0).", ("sharpness", "gate"),
       interval=(0.0, 1.0), example="use e.g. --momentum 0.9"),
-    Opt("nesterov", bool, False, "Nesterov momentum: stable for η·λ_max < (2 + 2β)/(1 + 2β).",
+    Opt("nesterov", bool, LIB, "Nesterov momentum: stable for η·λ_max < (2 + 2β)/(1 + 2β).",
       ("sharpness", "gate")),
-    Opt("adam_keep_unmoved", bool, False, "Keep the coordinates Adam never moved (v̂ = 0: dead "
+    Opt("adam_keep_unmoved", bool, LIB, "Keep the coordinates Adam never moved (v̂ = 0: dead "
       "units) in Adam's preconditioned sharpness; by default they are left out and reported.",
       ("sharpness", "gate")),
-    Opt("rho", float, 1e-3, "Adaptive worst-case radius: |δ_i| ≤ ρ|θ_i|.", ("sharpness", "gate"),
+    Opt("rho", float, LIB, "Adaptive worst-case radius: |δ_i| ≤ ρ|θ_i|.", ("sharpness", "gate"),
       positive=True),
-    Opt("avg_rho", float, 0.1, "Adaptive average-case σ_i = ρ|θ_i|.", ("sharpness", "gate"),
+    Opt("avg_rho", float, LIB, "Adaptive average-case σ_i = ρ|θ_i|.", ("sharpness", "gate"),
       positive=True),
-    Opt("eps_sharpness", float, 1e-3, "Keskar ε: box |δ_i| ≤ ε(|θ_i| + 1).",
+    Opt("eps_sharpness", float, LIB, "Keskar ε: box |δ_i| ≤ ε(|θ_i| + 1).",
       ("sharpness", "gate"), positive=True),
-    Opt("ascent_steps", int, 20, "Projected gradient-ascent iterations for the worst cases.",
+    Opt("ascent_steps", int, LIB, "Projected gradient-ascent iterations for the worst cases.",
       ("sharpness", "gate"), least=1),
-    Opt("avg_samples", int, 32, "Gaussian perturbations (each at ±δ) for the average case.",
+    Opt("avg_samples", int, LIB, "Gaussian perturbations (each at ±δ) for the average case.",
       ("sharpness", "gate"), least=2),
-    Opt("slice_points", int, 41, "Points per 1D loss slice.", ("sharpness",), least=3),
-    Opt("slice_radius", float, 1.0, "Slices run over t ∈ [−r, r].", ("sharpness",),
+    Opt("slice_points", int, LIB, "Points per 1D loss slice.", ("sharpness",), least=3),
+    Opt("slice_radius", float, LIB, "Slices run over t ∈ [−r, r].", ("sharpness",),
       positive=True),
     Opt("gate", Path, None, "TOML file with the thresholds (its [gate] table); default: the "
       "[gate] table of --config.", ("gate",)),
@@ -242,24 +275,25 @@ TABLE: tuple[Option, ...] = (
     # -- surface and interpolate ----------------------------------------------------------
     Opt("model_b", Path, None, "The second checkpoint (α = 1); the first is α = 0.",
       ("interpolate",), argument=True),
-    Opt("grid", int, 21, "Grid points along each direction.", ("surface",), least=2),
-    Opt("range", str, "-1,1", "The coordinates' interval a,b (a < b); write --range=-1,1.",
+    Opt("grid", int, LIB, "Grid points along each direction.", ("surface",), least=2),
+    Opt("range", str, LIB, "The coordinates' interval a,b (a < b); write --range=-1,1.",
       ("surface",), metavar="A,B"),
-    Opt("range", str, "0,1", "The interval of α, a,b (a < b); --range=-0.5,1.5 extrapolates.",
+    Opt("range", str, LIB, "The interval of α, a,b (a < b); --range=-0.5,1.5 extrapolates.",
       ("interpolate",), metavar="A,B"),
-    Opt("dims", int, 2, "2: a plane through θ, 1: a line.", ("surface",), least=1),
-    Opt("directions", str, "random", "random | hessian (the top eigenvectors, certified) | "
+    Opt("dims", int, LIB, "2: a plane through θ, 1: a line.", ("surface",), least=1),
+    Opt("directions", str, LIB, "random | hessian (the top eigenvectors, certified) | "
       "A.pt,B.pt (state dicts of θ's parameters; one file for --dims 1).", ("surface",)),
-    Opt("normalize", Normalize, "filter", "How random directions (and files, when given) are "
+    Opt("normalize", Normalize, LIB, "How random directions (and files, when given) are "
       "scaled: each filter, each weight tensor, or not at all (random: unit norm; files: as "
-      "given, the default for files).", ("surface",), noun="normalisation"),
-    Opt("log", bool, False, "Log-scaled loss in the figure.", ("surface",)),
-    Opt("steps", int, 21, "How many values of α, evenly spaced over --range.",
+      "given). Default: filter for random directions, none for files.", ("surface",),
+      noun="normalisation"),
+    Opt("log", bool, LIB, "Log-scaled loss in the figure.", ("surface",)),
+    Opt("steps", int, LIB, "How many values of α, evenly spaced over --range.",
       ("interpolate",), least=2),
-    Opt("reset_bn", bool, False, "Re-estimate the BatchNorm statistics on the data at each α "
+    Opt("reset_bn", bool, LIB, "Re-estimate the BatchNorm statistics on the data at each α "
       "(default: interpolate them).", ("interpolate",)),
     # -- output ---------------------------------------------------------------------------
-    Opt("allow_unconverged", bool, False, "Report eigenvalues the solver did not certify "
+    Opt("allow_unconverged", bool, LIB, "Report eigenvalues the solver did not certify "
       "(flagged) instead of exit code 3.", CERTIFIED),
     Opt("json", bool, False, "Print one JSON report on stdout, nothing else.", LOADS),
     Opt("png", Path, None, "Write the figure to this file; the suffix picks the format: .png, "
@@ -324,7 +358,12 @@ def command(
 
     def register(fn: Callable[[dict], None]) -> Callable[[dict], None]:
         def callback(**given: Any) -> None:
-            fn({k: plain(v) for k, v in given.items()})
+            try:
+                fn({k: plain(v) for k, v in given.items()})
+            except LandscapeError as exc:  # the library names fields: here they become flags
+                from landscape.cli.fields import as_flags
+
+                raise as_flags(exc, key) from None
 
         callback.__signature__ = signature(key)  # type: ignore[attr-defined]
         callback.__name__ = key

@@ -11,7 +11,6 @@ import torch
 
 from landscape.cli.config import find_config, load_config, resolve_with_sources
 from landscape.cli.options import Option, all_names, defaults, options_of
-from landscape.cli.settings import default_tol
 from landscape.distributed import World, check_shardable, world_from_env
 from landscape.errors import InputError
 from landscape.labels import LabelConvention
@@ -169,8 +168,6 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
     from_metadata = _metadata_options(checkpoint.metadata, cli, config)
     options.update(from_metadata)
     sources.update(dict.fromkeys(from_metadata, "metadata"))
-    if "tol" in options and sources.get("tol") == "default":  # every solver: the dtype's
-        options["tol"] = default_tol(options, sources)
     return options, sources, checkpoint, trusted, from_metadata
 
 

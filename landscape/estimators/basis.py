@@ -127,7 +127,7 @@ class BasisTooSmall(InputError):
     """No basis of the solver's minimum fits: `least` bytes would (a float32 one)."""
 
     def __init__(self, problem: str, fix: str, least: int):
-        super().__init__(problem, fix)
+        super().__init__(problem, fix, "basis_memory")
         self.least = least
 
     def naming(self, option: str, counts: str) -> InputError:

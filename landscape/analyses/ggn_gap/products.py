@@ -78,6 +78,7 @@ def solve(
         max_products=max_products or settings.max_products,
         seed=settings.seed,
         progress=progress,
+        basis_budget=settings.basis_budget,
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from landscape.errors import InputError
+from landscape.estimators.basis import BasisBudget
 
 EXACT_MAX_PARAMS = 4000
 
 
 @dataclass(frozen=True)
 class GgnGapSettings:
-    """What to compute (built from the options by `cli.settings`; no defaults of its own)."""
+    """What to compute (built from the keywords by `api.settings`; no defaults of its own)."""
 
     k: int
     tol: float
@@ -22,6 +23,7 @@ class GgnGapSettings:
     per_layer: bool
     exact: bool
     seed: int
+    basis_budget: BasisBudget | None = None  # the Krylov basis' memory (None: the solver's)
 
     def check(self, num_params: int) -> None:
         """InputError naming the option and its fix for any impossible value."""

@@ -33,6 +33,7 @@ def extreme_pairs(
         max_products=settings.max_products,
         seed=settings.seed,
         progress=progress,
+        basis_budget=settings.basis_budget,
     )
 
 

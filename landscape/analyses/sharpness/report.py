@@ -12,6 +12,7 @@ from torch import Tensor
 
 from landscape.analyses.spectrum import SolverInfo
 from landscape.analyses.surface.slices import LossSlice
+from landscape.estimators.basis import BasisBudget
 from landscape.estimators.results import Eigenpair, EigenResult, TraceEstimate
 from landscape.report import Report
 
@@ -25,7 +26,7 @@ class Metric:
 
 @dataclass(frozen=True, kw_only=True)
 class SharpnessSettings:
-    """What to compute. The options' values come from `cli.settings` (no defaults here); the
+    """What to compute. The keywords' values come from `api.settings` (no defaults here); the
     fields with defaults are the method's own constants, not options."""
 
     k_top: int
@@ -49,6 +50,8 @@ class SharpnessSettings:
     slice_radius: float
     slice_directions: int = 2
     seed: int
+    # the Krylov basis' memory (None: the solver's); the JSON reports it in the solver block
+    basis_budget: BasisBudget | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

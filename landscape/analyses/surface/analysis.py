@@ -73,6 +73,7 @@ def analyse_surface(
             max_products=settings.max_products,
             seed=settings.seed,
             progress=lambda n: tell("eigenvectors", n),
+            basis_budget=settings.basis_budget,
         )
         if on_eigen is not None:
             on_eigen(eig)

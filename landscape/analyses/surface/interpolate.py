@@ -100,14 +100,15 @@ def analyse_interpolation(
     tell = progress or (lambda stage, n: None)
     if settings.reset_bn and problem.reduce is not None:
         raise InputError(
-            "--reset-bn does not run data-parallel yet (each rank would estimate its own "
-            "statistics)",
-            "run it in one process, or leave out --reset-bn",
+            "reset_bn does not run data-parallel yet (each rank would estimate its own statistics)",
+            "run it in one process, or leave out reset_bn",
+            "reset_bn",
         )
     if settings.reset_bn and not norm_layers(problem.model):
         raise InputError(
-            "--reset-bn: the model has no BatchNorm layer with running statistics",
-            "leave out --reset-bn",
+            "reset_bn: the model has no BatchNorm layer with running statistics",
+            "leave out reset_bn",
+            "reset_bn",
         )
     alphas = alphas_of(settings)
     loss, right, has_classes = [], [], True

@@ -10,6 +10,7 @@ from torch import Tensor
 from landscape.analyses.spectrum import SolverInfo
 from landscape.analyses.surface.directions import Direction
 from landscape.analyses.surface.grid import Evaluation
+from landscape.estimators.basis import BasisBudget
 from landscape.report import Report
 
 TRUST_SHARE = 0.1  # the trust region: |quadratic model − loss| ≤ 10% of |loss|
@@ -17,7 +18,7 @@ TRUST_SHARE = 0.1  # the trust region: |quadratic model − loss| ≤ 10% of |lo
 
 @dataclass(frozen=True)
 class SurfaceSettings:
-    """What to draw (built from the options by `cli.settings`; no option defaults here)."""
+    """What to draw (built from the keywords by `api.settings`; no option defaults here)."""
 
     grid: int
     lo: float
@@ -31,6 +32,7 @@ class SurfaceSettings:
     files: dict[Path, dict[str, Tensor]] = field(default_factory=dict, repr=False)
     log: bool = False  # the figure's loss axis
     mode: str = "auto"  # how points are evaluated: auto | vmap | loop (benchmarks, tests)
+    basis_budget: BasisBudget | None = None  # the Krylov basis' memory (None: the solver's)
 
 
 @dataclass(frozen=True)

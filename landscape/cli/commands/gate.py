@@ -30,8 +30,8 @@ def gate(cli: dict) -> None:
         parts_for,
         unavailable_metrics,
     )
+    from landscape.cli.fields import sharpness_settings
     from landscape.cli.session import open_session
-    from landscape.cli.settings import sharpness_settings
     from landscape.cli.thresholds import gather_thresholds
 
     start = time.perf_counter()
@@ -79,11 +79,12 @@ def _taylor_order(session, metrics: dict, failures: dict) -> None:
     """taylor_order from the taylor-check analysis with the resolved options."""
     from landscape.analyses import gate as g
     from landscape.analyses.taylor import analyse_taylor
-    from landscape.cli.settings import taylor_settings
+    from landscape.api.settings import taylor_settings
+    from landscape.cli.fields import library_options
     from landscape.curvature import GGNOperator, HessianOperator
 
     problem, strategy = session.problem, session.options["strategy"]
-    settings = taylor_settings(session.options, problem, direction_given=True)
+    settings = taylor_settings(library_options("taylor_check", session.options), problem)
     report = analyse_taylor(
         problem, HessianOperator(problem, strategy), GGNOperator(problem, strategy), settings
     )

@@ -21,8 +21,8 @@ from landscape.render.writers import Rendered, lazy
 def ggn_gap(cli: dict) -> None:
     """How far the GGN, the Fisher and the empirical Fisher are from the Hessian (H = G + T)."""
     from landscape.analyses.ggn_gap import analyse_ggn_gap
+    from landscape.api.settings import ggn_gap_settings
     from landscape.cli.session import open_session
-    from landscape.cli.settings import ggn_gap_settings
 
     session = open_session("ggn_gap", cli, log=log)
     opt = session.options

@@ -23,8 +23,8 @@ def interpolate(cli: dict) -> None:
     """The loss (and accuracy) on the segment (1 − α)·θ_A + α·θ_B between two checkpoints:
     the barrier and each end's second-order Taylor model."""
     from landscape.analyses.surface import analyse_interpolation, match_ends
+    from landscape.api.settings import interpolation_settings
     from landscape.cli.session import open_model, open_session
-    from landscape.cli.settings import interpolation_settings
 
     session = open_session("interpolate", cli, log=log)
     opt = session.options

@@ -22,8 +22,8 @@ def sharpness(cli: dict) -> None:
     """λ_max, trace, stability against the learning rate, Adam's preconditioned sharpness,
     ε-sharpness, adaptive worst- and average-case sharpness, and 1D loss slices."""
     from landscape.analyses.sharpness import analyse_sharpness, optimizer_state_of
+    from landscape.cli.fields import sharpness_settings
     from landscape.cli.session import open_session
-    from landscape.cli.settings import sharpness_settings
 
     session = open_session("sharpness", cli, log=log)
     opt = session.options

@@ -21,14 +21,13 @@ from landscape.render.writers import Rendered, lazy
 def spectrum(cli: dict) -> None:
     """Top-k and bottom-k eigenvalues (certified), trace, condition and density."""
     from landscape.analyses.spectrum import analyse_spectrum
+    from landscape.api.settings import spectrum_settings
     from landscape.cli.session import open_session
-    from landscape.cli.settings import spectrum_settings
     from landscape.curvature import make_operator
-    from landscape.estimators.basis import BasisTooSmall
 
     session = open_session("spectrum", cli, log=log)
     opt = session.options
-    settings = spectrum_settings(opt, session.problem.num_params, session.sources)
+    settings = spectrum_settings(opt, session.problem.num_params)
     with progress("building products"):
         op = make_operator(
             opt["curvature"],
@@ -41,10 +40,7 @@ def spectrum(cli: dict) -> None:
     with progress(
         f"{op.name} spectrum", budget(settings), count=lambda: op.calls - start, bound=True
     ):
-        try:
-            report = analyse_spectrum(session.problem, op, settings)
-        except BasisTooSmall as exc:
-            raise exc.naming("--basis-memory", "--k, --k-bottom") from None
+        report = analyse_spectrum(session.problem, op, settings)
     report = replace(report, distributed=session.distributed())
     require_converged(report.top + report.bottom, opt["allow_unconverged"], report.solver.products)
     emit(

@@ -23,12 +23,12 @@ def surface(cli: dict) -> None:
     """The loss on a plane (or a line) through θ along two directions (random filter-normalised,
     Hessian eigenvectors or your own), with the quadratic model and its trust region."""
     from landscape.analyses.surface import analyse_surface
+    from landscape.api.settings import surface_settings
     from landscape.cli.session import open_session
-    from landscape.cli.settings import surface_settings
 
     session = open_session("surface", cli, log=log)
     opt = session.options
-    settings = surface_settings(opt, session.sources)
+    settings = surface_settings(opt)
     total = settings.grid**settings.dims
 
     def certified(eig) -> None:

@@ -29,13 +29,13 @@ class TaylorCheckFailed(LandscapeError):
 def taylor_check(cli: dict) -> None:
     """Taylor test: residuals of the 1st/2nd-order predictions against the step size."""
     from landscape.analyses.taylor import analyse_taylor
+    from landscape.api.settings import taylor_settings
     from landscape.cli.session import open_session
-    from landscape.cli.settings import taylor_settings
     from landscape.curvature import make_operator
 
     session = open_session("taylor_check", cli, log=log)
     opt, problem = session.options, session.problem
-    settings = taylor_settings(opt, problem, direction_given=cli["direction"] is not None)
+    settings = taylor_settings(opt, problem)
     with progress("building products"):
         hessian = make_operator("hessian", problem, strategy=opt["strategy"])
         ggn = make_operator("ggn", problem, strategy=opt["strategy"])
