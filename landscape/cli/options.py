@@ -165,7 +165,7 @@ TABLE: tuple[Option, ...] = (
       "(padding)."),
     Opt("class_dim", int, LIB, "The output dimension holding the classes: -1 (last, a language "
       "model's) or 1 (PyTorch's (N, C, d…)); default: from the shapes."),
-    Opt("shift_labels", ShiftLabels, "auto", "Score a causal LM's logits at t against the label "
+    Opt("shift_labels", ShiftLabels, LIB, "Score a causal LM's logits at t against the label "
       "at t+1 (Hugging Face's labels = input_ids): auto follows the model (*ForCausalLM, "
       "*LMHeadModel) and tells the labels from the inputs' input_ids.", noun="label shift"),
     Opt("config", Path, None, "TOML file with option values.", LOADS),
