@@ -19,8 +19,8 @@ from pathlib import Path
 
 import landscape.analyses.gate  # noqa: F401 (what the commands load when they run,
 import landscape.analyses.params  # noqa: F401   imported once, before any fork)
-import landscape.cli.session  # noqa: F401
 import landscape.cli.fields  # noqa: F401
+import landscape.cli.session  # noqa: F401
 import landscape.cli.thresholds  # noqa: F401
 import landscape.curvature  # noqa: F401
 from landscape.cli import main

@@ -12,8 +12,8 @@ import pytest
 from cli import run
 
 from landscape.cli import options
-from landscape.cli.session import resolve
 from landscape.cli.fields import sharpness_settings
+from landscape.cli.session import resolve
 
 SCRIPT = shutil.which("landscape")
 

@@ -18,14 +18,13 @@ from landscape.analyses.ggn_gap.report import (
 )
 from landscape.analyses.ggn_gap.settings import EXACT_MAX_PARAMS, GgnGapSettings
 from landscape.analyses.ggn_gap.spectra import (
-    GGN_MIN_PRODUCTS,
     difference_eigenpairs,
     ggn_eigenpairs,
+    psd_bottom,
 )
 
 __all__ = [
     "EXACT_MAX_PARAMS",
-    "GGN_MIN_PRODUCTS",
     "Direction",
     "EmpiricalFisherGap",
     "FisherCheck",
@@ -43,4 +42,5 @@ __all__ = [
     "fit_context",
     "fit_slope",
     "ggn_eigenpairs",
+    "psd_bottom",
 ]

@@ -29,9 +29,7 @@ def probe_part(
     HV, GV = apply_blocked(H, V), apply_blocked(G, V)
     ledger.tell("probes")(0)
     h_eig = solve(H, k, k, settings, ledger.tell("H eigenvalues"))
-    g_eig, ggn_note = ggn_eigenpairs(
-        problem, G, settings, h_eig.products, progress=ledger.tell("G eigenvalues")
-    )
+    g_eig, ggn_note = ggn_eigenpairs(problem, G, settings, progress=ledger.tell("G eigenvalues"))
     t_eig = difference_eigenpairs(
         DifferenceOperator(H, G, "t"),
         k,

@@ -67,9 +67,17 @@ def apply_blocked(op: CurvatureOperator, V: Tensor, block: int = BLOCK) -> Tenso
 
 
 def solve(
-    op, k_top, k_bottom, settings: GgnGapSettings, progress=None, max_products=None, tol=None
+    op,
+    k_top,
+    k_bottom,
+    settings: GgnGapSettings,
+    progress=None,
+    max_products=None,
+    tol=None,
+    multiplicity=False,
 ) -> EigenResult:
-    """Lanczos extremes of op with the settings' tol, product cap and seed (unless given)."""
+    """Lanczos extremes of op with the settings' tol, product cap and seed (unless given);
+    `multiplicity`: the solver's locked re-solves, which find repeated copies."""
     return extreme_eigenpairs(
         op,
         k_top,
@@ -79,6 +87,7 @@ def solve(
         seed=settings.seed,
         progress=progress,
         basis_budget=settings.basis_budget,
+        multiplicity_check=multiplicity,
     )
 
 

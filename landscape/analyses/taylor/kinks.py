@@ -2,14 +2,14 @@
 
 Operations whose derivatives jump (relu, abs, max, clamp, max-pool, ...) are found in the loss's
 autograd graph. Their crossings are counted: a torch-function mode records, per unit, which
-piece the input of every relu-type, abs, clamp or maximum call falls in (in a module,
-functionally or as a tensor method), and forward hooks do the same for max-pool, shrink and
-threshold modules, so that a step crossing a kink can be told from one that does not.
+piece the input of every relu-type, abs, clamp, maximum or max-pool call falls in (in a module,
+functionally or as a tensor method; a max-pool's piece is its argmax), and forward hooks do the
+same for shrink and threshold modules, so that a step crossing a kink can be told from one that
+does not.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -109,8 +109,32 @@ PIECEWISE: dict = {
 }
 
 
+# Max-pools (functional, the modules' forward and torch's own): the argmax of each window, by
+# the name torch hands to the mode (F.adaptive_max_pool2d reaches it as another object).
+POOLS = {
+    **{f"max_pool{n}d": (getattr(F, f"max_pool{n}d_with_indices"), 6) for n in (1, 2, 3)},
+    **{
+        f"adaptive_max_pool{n}d": (getattr(F, f"adaptive_max_pool{n}d_with_indices"), 2)
+        for n in (1, 2, 3)
+    },
+}
+
+
+def _pool_pieces(func) -> Callable | None:
+    name = getattr(func, "__name__", "").removesuffix("_with_indices")
+    if name not in POOLS:
+        return None
+    with_indices, arity = POOLS[name]
+
+    def pieces(args, kwargs) -> Tensor:
+        rest = {k: v for k, v in kwargs.items() if k != "return_indices"}
+        return with_indices(args[0].detach(), *args[1:arity], **rest)[1]
+
+    return pieces
+
+
 def kink_pieces(module: nn.Module) -> Callable[[Tensor], Tensor] | None:
-    """For a piecewise module that calls none of PIECEWISE (max-pool, shrink, threshold):
+    """For a piecewise module that calls none of PIECEWISE (shrink, threshold):
     input ↦ index of its piece."""
     if isinstance(module, nn.Hardshrink | nn.Softshrink):
         lambd = module.lambd
@@ -118,19 +142,7 @@ def kink_pieces(module: nn.Module) -> Callable[[Tensor], Tensor] | None:
     if isinstance(module, nn.Threshold):
         threshold = module.threshold
         return lambda x: _bucket(x, [threshold])
-    if isinstance(module, nn.modules.pooling._MaxPoolNd | nn.modules.pooling._AdaptiveMaxPoolNd):
-        return _argmax_of(module)
     return None
-
-
-def _argmax_of(module: nn.Module):
-    twin = copy.copy(module)
-    twin.return_indices = True
-
-    def pieces(x: Tensor) -> Tensor:
-        return twin.forward(x)[1]  # forward, not __call__: the hooks stay out of it
-
-    return pieces
 
 
 class _PieceRecord(TorchFunctionMode):
@@ -144,11 +156,13 @@ class _PieceRecord(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        pieces = PIECEWISE.get(func)
+        pieces = PIECEWISE.get(func) or _pool_pieces(func)
         codes = pieces(args, kwargs) if pieces and args and isinstance(args[0], Tensor) else None
         if codes is not None:
             self.codes.append(codes)
-            self.seen.add(getattr(func, "__name__", str(func)).rstrip("_"))
+            self.seen.add(
+                getattr(func, "__name__", str(func)).removesuffix("_with_indices").rstrip("_")
+            )
         return func(*args, **kwargs)
 
 

@@ -114,7 +114,8 @@ def _without_window(steps, key, expected, required, advice: Advice) -> OrderChec
     smooth = [s for s in steps if not s.kinks]
     above = [s for s in smooth if measurable(s, key)]
     margin = max((getattr(s, LOWER[key]) / s.noise for s in smooth), default=0.0)
-    if not above and margin >= EXACT_MARGIN:
+    shown = any(measurable(s, key) for s in steps)  # at a kinked step: the table shows it
+    if not shown and margin >= EXACT_MARGIN:
         return OrderCheck(
             key,
             expected,
@@ -124,8 +125,8 @@ def _without_window(steps, key, expected, required, advice: Advice) -> OrderChec
             0,
             "exact",
             f"{sym} is at the round-off floor at every step while {lower} rises "
-            f"to {margin:.1e} × the noise: the expansion is exact to a relative "
-            f"{FLOOR_FACTOR / margin:.0e} along d",
+            f"to {margin:.1e} × the noise: the expansion holds to a relative "
+            f"{FLOOR_FACTOR / margin:.0e} along d (any higher-order term is below round-off)",
         )
     status, reason = _why_no_window(steps, sym, key, above, advice)
     return OrderCheck(key, expected, required, None, None, 0, status, reason)
@@ -181,7 +182,7 @@ def direction_verdict(checks: dict[str, OrderCheck], steps, nonsmooth: list[str]
 
 def _passed_part(c: OrderCheck) -> str:
     if c.order is None:
-        return f"{SYMBOL[c.residual]} exact to round-off"
+        return f"{SYMBOL[c.residual]} at the round-off floor at every step"
     return f"{SYMBOL[c.residual]} order {c.order:.2f} ≥ {c.required}"
 
 

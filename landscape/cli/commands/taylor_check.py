@@ -55,13 +55,16 @@ def taylor_check(cli: dict) -> None:
         if d.status in ("inconclusive", "kinks"):
             log(f"note: taylor-check {d.status} along '{d.name}' (not a derivative failure)")
     if report.verdict == "failed":
-        raise TaylorCheckFailed(failure_message(report))
+        failed = [d for d in report.directions if d.status == "failed"]
+        for d in failed if len(failed) > 1 else []:
+            log(f"taylor-check FAILED along '{d.name}': {d.reason}")
+        raise TaylorCheckFailed(failure_message(failed))
 
 
-def failure_message(report) -> str:
-    """The stderr lines for the directions whose derivatives failed."""
-    return "\n".join(
-        f"taylor-check FAILED along '{d.name}': {d.reason}"
-        for d in report.directions
-        if d.status == "failed"
-    )
+def failure_message(failed) -> str:
+    """The error line: the failed direction and why, or, when several failed (each has a
+    stderr line of its own before it), their names."""
+    if len(failed) == 1:
+        return f"taylor-check FAILED along '{failed[0].name}': {failed[0].reason}"
+    names = ", ".join(f"'{d.name}'" for d in failed)
+    return f"taylor-check FAILED along {names}: a derivative is wrong (why: the lines above)"

@@ -53,9 +53,13 @@ def _draw_spectra(r: GgnGapReport, ax) -> None:
         (0.0, r.ggn, "C2", "G"),
         (0.2, r.t, "C3", "T = H − G"),
     ):
-        pairs = spectra.top + spectra.bottom
+        pairs = spectra.top + spectra.bottom  # G may list fewer at the bottom (a cluster)
+        at = [
+            *range(len(spectra.top)),
+            *range(len(r.hessian.top), len(r.hessian.top) + len(spectra.bottom)),
+        ]
         ax.errorbar(
-            x + shift,
+            np.array(at) + shift,
             [e.value for e in pairs],
             yerr=[e.error_bound for e in pairs],
             fmt="o",

@@ -13,21 +13,52 @@ from landscape.render.terminal.spectrum import outward
 def draw_spectrum(report: SpectrumReport, target) -> None:
     """Extreme eigenvalues with error bars; the density beside them when computed."""
     panels = 2 if report.density else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, panels, figsize=(6 * panels, 4.5), squeeze=False, layout="constrained"
+    )
     ax = axes[0, 0]
     eigen_errorbars(ax, report.top, report.bottom)
     values = [abs(e.value) for e in report.top + report.bottom if e.value != 0]
     if values and max(values) > 100 * min(values):  # both ends visible on one axis
         ax.set_yscale("symlog", linthresh=min(values))
+    pad_limits(ax, report.top + report.bottom)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("index k")
     ax.set_ylabel("eigenvalue (loss per unit step²)")
     ax.set_title(f"{report.curvature}: extreme eigenvalues (bars: certified bounds)")
-    ax.legend()
+    legend_below(ax, columns=2)
     if report.density:
         draw_density(report.density, axes[0, 1], report.curvature, certified_range(report))
-    fig.tight_layout()
     save(fig, target)
+
+
+MARGIN = 0.08  # share of the axis left free beyond the outermost bar, each side
+
+
+def pad_limits(ax, pairs) -> None:
+    """y limits that hold every value and its bar with MARGIN to spare, measured on the axis'
+    own scale (a linear margin is no margin on a symlog axis: the top point sat on the edge)."""
+    if not pairs:
+        return
+    ends = [e.value - e.error_bound for e in pairs] + [e.value + e.error_bound for e in pairs]
+    ends.append(0.0)  # the zero line is drawn
+    scale = ax.yaxis.get_transform()
+    low, high = scale.transform(np.array([[min(ends)], [max(ends)]]))[:, 0]
+    pad = MARGIN * (high - low) if high > low else 1.0
+    limits = scale.inverted().transform(np.array([[low - pad], [high + pad]]))[:, 0]
+    ax.set_ylim(*limits)
+
+
+def legend_below(ax, columns: int = 1) -> None:
+    """The legend under the axes, outside them (the constrained layout makes room): it never
+    covers a point and never runs off the figure."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncols=columns,
+        frameon=False,
+        fontsize="small",
+    )
 
 
 def eigen_errorbars(ax, top, bottom) -> None:
@@ -78,7 +109,7 @@ def draw_density(density, ax, name: str, certified: tuple[float, float] | None =
     ax.set_xlabel("eigenvalue λ (loss per unit step²)")
     ax.set_ylabel("density (share of eigenvalues per unit λ)")
     ax.set_title(f"{name}: spectral density (SLQ, {density.num_starts} starts)")
-    ax.legend()
+    legend_below(ax)
 
 
 def share_range(density) -> str:

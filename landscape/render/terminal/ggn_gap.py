@@ -25,9 +25,10 @@ def spectra_table(r: GgnGapReport) -> Table:
     for col in ("", "H (Hessian)", "G (GGN)", "T = H − G"):
         table.add_column(col, justify="right")
     for end in ("top", "bottom"):
-        rows = zip(getattr(r.hessian, end), getattr(r.ggn, end), getattr(r.t, end))
-        for i, (h, g, t) in enumerate(rows, 1):
-            table.add_row(f"{end} {i}", _pair(h), _pair(g), _pair(t))
+        columns = [getattr(s, end) for s in (r.hessian, r.ggn, r.t)]
+        for i in range(max(map(len, columns))):  # a column may list fewer (G's cluster at 0)
+            cells = [_pair(c[i]) if i < len(c) else "(not listed)" for c in columns]
+            table.add_row(f"{end} {i + 1}", *cells)
     return table
 
 

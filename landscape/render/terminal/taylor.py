@@ -126,7 +126,8 @@ def _order(value: float | None) -> str:
 
 def direction_summary(d: DirectionReport) -> str:
     dec = d.decomposition
-    lines = [f"  [{STATUS_STYLE.get(d.status, '')}]{d.status}[/]: {_escape(d.reason)}"]
+    reason = d.reason.removeprefix(f"{d.status}: ")  # a status the reason starts with already
+    lines = [f"  [{STATUS_STYLE.get(d.status, '')}]{d.status}[/]: {_escape(reason)}"]
     for check in d.checks:
         order = "n/a" if check.order is None else f"{check.order:.3f}"
         window = (
