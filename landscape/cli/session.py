@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,8 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
         paths = {k for k, o in table.items() if o.type is Path} | SPEC_OPTIONS
         options.update({k: rebased(k, v, file.parent) for k, v in used.items() if k in paths})
     for key, o in table.items():  # `~` expands in every path, whatever its source
-        if o.type is Path and options.get(key) is not None:
-            options[key] = Path(options[key]).expanduser()
+        if o.type is Path and isinstance(options.get(key), str | os.PathLike):
+            options[key] = Path(options[key]).expanduser()  # (a [gate] table stays a table)
     options["factory_kwargs"] = _factory_kwargs(options["factory_kwargs"])
     for key, value in options.items():
         source = "cli" if sources[key] == "cli" else where
@@ -186,8 +187,8 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
         shown = ", ".join(kept[:4]) + (", ..." if len(kept) > 4 else "")
         log(f"--partial: {loaded} tensors from {name}, {len(kept)} from the factory ({shown})")
     from_metadata = _metadata_options(checkpoint.metadata, cli, config)
-    if log and not bundled:
-        said = metadata_line(from_metadata, checkpoint, trusted)
+    if log and not trusted:  # a file the user did not vouch for steers the analysis: say so
+        said = metadata_line(from_metadata, checkpoint)
         if said:
             _say_later(said)
     if "params" in from_metadata and not trusted:  # a regex from a file can take forever
@@ -241,14 +242,12 @@ def _say_later(line: str) -> None:
     note(line)
 
 
-def metadata_line(taken: dict, checkpoint, trusted: bool) -> str:
-    """One stderr line naming what the checkpoint's metadata chose for this run ('' if
-    nothing): the options it supplied and the factory (or its arguments) it named."""
+def metadata_line(taken: dict, checkpoint) -> str:
+    """One stderr line naming what an untrusted checkpoint's metadata chose for this run (''
+    if nothing): the options it supplied and the factory arguments it gave."""
     parts = [f"{k} {v!r}" for k, v in taken.items()]
-    if "params" in taken and not trusted:
+    if "params" in taken:
         parts[list(taken).index("params")] += " (as plain text: a regex needs --trust-checkpoint)"
-    if checkpoint.factory_from_metadata:
-        parts.append(f"model factory {checkpoint.factory_from_metadata!r}")
     if checkpoint.kwargs_from_metadata:
         parts.append(f"factory kwargs {json.dumps(checkpoint.kwargs_from_metadata)}")
     if not parts:

@@ -34,7 +34,6 @@ class LoadedCheckpoint:
     metadata: dict  # the wrapper's keys other than the weights; {} if none
     path: Path
     from_factory: list[str] = field(default_factory=list)  # `partial`: what the file lacked
-    factory_from_metadata: str | None = None  # the metadata's factory, when it built the model
     kwargs_from_metadata: dict = field(default_factory=dict)  # the metadata's kwargs it took
 
 
@@ -92,7 +91,6 @@ def load_checkpoint(
         metadata=metadata,
         path=path,
         from_factory=kept,
-        factory_from_metadata=None if factory else meta_factory,
         kwargs_from_metadata={k: v for k, v in taken.items() if k not in (factory_kwargs or {})},
     )
 
