@@ -4,8 +4,8 @@
   data file that exists only beside the checkpoint is not taken from there.
 - A config found in the current folder (`landscape.toml`, `pyproject.toml`) may not name code
   or grant trust.
-- Untrusted strings are data: a metadata regex that would backtrack for ever, and names with
-  escape sequences, which the one error line shows escaped.
+- Untrusted strings are data: a metadata or found-config regex that would backtrack for ever,
+  and names with escape sequences, which the one error line shows escaped.
 - A DataLoader that draws a random sample on each pass is refused (exit 3).
 
 Every malicious file writes its marker when its code runs.
@@ -140,6 +140,10 @@ def cases(p) -> list[Case]:
         c("meta-params-redos",
           ["spectrum", p["redos.pt"], "--model-factory", f"{p['long_net.py']}:Long", "--data",
            p["data.pt"]], "taken as plain text"),
+        c("found-toml-params-redos",
+          ["spectrum", p["redos.pt"], "--model-factory", f"{p['long_net.py']}:Long", "--data",
+           p["data.pt"]], "did not finish matching",
+          setup={"landscape.toml": b'params = "(a+)+$"\n'}),
         c("escaped-state-dict-keys", ["spectrum", p["esc_keys.pt"], *factory], SHOWN),
         c("escaped-metadata-factory", ["spectrum", p["esc_factory.pt"], "--data", p["data.pt"]],
           SHOWN),

@@ -454,3 +454,33 @@ def test_what_the_metadata_chose_is_said_only_with_an_answer(problem, capsys, mo
     assert said in r.err.splitlines()[0]
     r = run(["spectrum", "gone.pt", *LINEAR[:4]], capsys, monkeypatch)
     assert r.code == 2 and len(r.err.splitlines()) == 1 and "absent.pt" in r.err
+
+
+def test_a_regex_not_typed_is_bounded_in_time(problem, capsys, monkeypatch):
+    """A found config's or a trusted file's `params` stays a regex, tried first in a process of
+    its own that is stopped when it backtracks; a benign one selects as typed ones do."""
+    import landscape.cli.session as session
+
+    folder, lin, x, y = problem
+    name = "a" * 40 + "x"
+    net = "from torch import nn\n\n\nclass Long(nn.Linear):\n    def __init__(self):\n"
+    net += f"        super().__init__(4, 3)\n        self.register_parameter({name!r}, "
+    net += "nn.Parameter(self.bias.detach().clone()))\n\n    def forward(self, x):\n"
+    net += f"        return super().forward(x) + getattr(self, {name!r})\n"
+    (folder / "long_net2.py").write_text(net)
+    sd = {**lin.state_dict(), name: lin.bias.detach().clone()}
+    meta = {"factory": "long_net2.py:Long", "params": "(a+)+$"}
+    torch.save({"state_dict": sd, **meta}, folder / "trusted.pt")
+    torch.save(sd, folder / "plain.pt")
+    monkeypatch.setattr(session, "REGEX_SECONDS", 1.0)
+    monkeypatch.chdir(folder)
+    args = ["--data", "data.pt", "--k", "1", "--k-bottom", "0", "--json"]
+    r = run(["spectrum", "trusted.pt", "--trust-checkpoint", *args], capsys, monkeypatch)
+    assert r.code == 2 and "from the metadata of trusted.pt did not finish" in r.err, r.err
+    plain = ["spectrum", "plain.pt", "--model-factory", "long_net2.py:Long", *args]
+    (folder / "landscape.toml").write_text('params = "(a+)+$"\n')
+    r = run(plain, capsys, monkeypatch)
+    assert r.code == 2 and "from the config found here did not finish" in r.err, r.err
+    (folder / "landscape.toml").write_text('params = "^a+x$|^bias$"\n')
+    r = run(plain, capsys, monkeypatch)
+    assert json.loads(r.out)["num_params"] == 6, r.err

@@ -7,6 +7,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,6 +155,10 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
 def open_model(command: str, cli: dict, log=None, sample: bool = True):
     """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
     its metadata supplied: everything but the data."""
+    if log:  # a run starts: no line is left from an earlier one in this process
+        from landscape.cli.app import NOTES
+
+        NOTES.clear()
     options, config, sources = resolve(command, cli)
     check_outputs(options.get("out"), options.get("png"), options.get("junit"))
     if options["model"] is None and not sample:
@@ -195,6 +201,10 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
         from_metadata["params"] = _literal_params(from_metadata["params"], checkpoint)
     options.update(from_metadata)
     sources.update(dict.fromkeys(from_metadata, "metadata"))
+    found = sources.get("params") == "config" and cli.get("config") is None
+    if found or (trusted and "params" in from_metadata):  # not typed: a bounded first match
+        where = "the config found here" if found else f"the metadata of {checkpoint.path.name}"
+        _check_regex_ends(str(options["params"]), checkpoint.model, where)
     if "tol" in options and sources.get("tol") == "default":  # every solver: the dtype's
         options["tol"] = default_tol(options, sources)
     return options, sources, checkpoint, trusted, from_metadata
@@ -233,6 +243,30 @@ def _literal_params(text: str, checkpoint) -> str:
             "pass --params REGEX yourself, or --trust-checkpoint if you trust the file",
         )
     return re.escape(text)
+
+
+REGEX_SECONDS = 5.0  # a parameter regex not typed by the user must match every name in this
+_MATCH = "import json,re,sys\np,ns=json.load(sys.stdin)\nfor n in ns: re.search(p,n)"
+
+
+def _check_regex_ends(pattern: str, model, where: str) -> None:
+    """A regex from a file could backtrack for ever (`re` has no timeout): it is tried first on
+    every parameter name in a process of its own, which is stopped after REGEX_SECONDS."""
+    names = [name for name, _ in model.named_parameters()]
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _MATCH],
+            input=json.dumps([pattern, names]),
+            capture_output=True,
+            text=True,
+            timeout=REGEX_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise InputError(
+            f"the params regex {pattern!r} from {where} did not finish matching the "
+            f"{len(names)} parameter names within {REGEX_SECONDS:g} s (it backtracks)",
+            "pass --params REGEX yourself (a simpler one)",
+        ) from None
 
 
 def _say_later(line: str) -> None:
