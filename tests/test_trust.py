@@ -454,6 +454,11 @@ def test_what_the_metadata_chose_is_said_only_with_an_answer(problem, capsys, mo
     assert said in r.err.splitlines()[0]
     r = run(["spectrum", "gone.pt", *LINEAR[:4]], capsys, monkeypatch)
     assert r.code == 2 and len(r.err.splitlines()) == 1 and "absent.pt" in r.err
+    kwargs = {"in_features": 4, "out_features": 3}
+    torch.save({**meta, "factory": "torch.nn:Linear", "factory_kwargs": kwargs}, folder / "k.pt")
+    args = ["spectrum", "k.pt", "--model-factory", "torch.nn:Linear", "--data", "data.pt"]
+    r = run([*args, "--k", "1", "--k-bottom", "0"], capsys, monkeypatch)  # its kwargs: said
+    assert r.code == 0 and 'factory kwargs {"in_features": 4, "out_features": 3}' in r.err
 
 
 def test_a_regex_not_typed_is_bounded_in_time(problem, capsys, monkeypatch):
