@@ -122,8 +122,8 @@ def _loader_stream(loader: DataLoader, origin: str, target: str | None) -> Strea
     if order is not None:
         stream.note = (
             f"the DataLoader from {origin} shuffles; a mean over the whole data set does not "
-            f"depend on the order, so its dataset is read in its own order ({len(order)} "
-            f"examples in batches of {size}, with its collate_fn)"
+            f"depend on the order, so its dataset ({len(order)} examples) is read in its own "
+            f"order, in batches of {size} with its collate_fn"
         )
     return stream
 
