@@ -435,7 +435,10 @@ def test_a_shuffling_loader_gives_the_numbers_of_the_data_in_order(problem, caps
     assert top(shuffled) == pytest.approx(dense_lambda_max(w, b, x, y), rel=1e-9)
     assert "shuffles" not in ordered.err
     said = "shuffles; a mean over the whole data set does not depend on the order"
-    assert said in shuffled.err and "(40 examples) is read in its own order, in batches of 7" in shuffled.err
+    assert (
+        said in shuffled.err
+        and "(40 examples) is read in its own order, in batches of 7" in shuffled.err
+    )
     index = torch.tensor([3, 3, 9, 12, 30])  # a shuffled subset: its examples, each pass
     assert top(spectrum("subset")) == pytest.approx(dense_lambda_max(w, b, x[index], y[index]))
     r = spectrum("weighted")  # a random sample each pass: refused, in one line
