@@ -283,7 +283,7 @@ def metadata_line(taken: dict, checkpoint) -> str:
     if "params" in taken:
         parts[list(taken).index("params")] += " (as plain text: a regex needs --trust-checkpoint)"
     if checkpoint.kwargs_from_metadata:
-        parts.append(f"factory kwargs {json.dumps(checkpoint.kwargs_from_metadata)}")
+        parts.append(f"factory kwargs {json.dumps(checkpoint.kwargs_from_metadata, default=repr)}")
     if not parts:
         return ""
     return f"from the metadata of {checkpoint.path.name}: {', '.join(parts)}"
