@@ -317,7 +317,7 @@ def _build(
 
 
 def _untrusted_factory(path: Path, spec: str, kwargs: dict) -> InputError:
-    given = f" --factory-kwargs '{json.dumps(kwargs)}'" if kwargs else ""
+    given = f" --factory-kwargs '{json.dumps(kwargs, default=repr)}'" if kwargs else ""
     return InputError(
         f"checkpoint '{path}' asks to build its model with '{spec}', and code named inside a "
         "file is not run unless you trust the file",
