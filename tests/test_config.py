@@ -160,3 +160,39 @@ def test_sub_tables_merge_over_dict_defaults():
         resolve_options({}, {"gate": {"max_sharp": 1}}, defaults)
     with pytest.raises(InputError, match="should be a table"):
         resolve_options({}, {"gate": 3}, defaults)
+
+
+def test_a_found_config_may_not_name_code_or_grant_trust(tmp_path):
+    from landscape.cli.config import check_found_config
+
+    file = write(tmp_path / "landscape.toml", "")
+    harmless = {"k": 3, "data": "val.pt", "trust_checkpoint": False, "factory_kwargs": {}}
+    check_found_config(harmless, file)  # options, a data file, trust turned off: fine
+    for key, value, words in [
+        ("trust_checkpoint", True, "grants trust"),
+        ("model_factory", "subprocess:run", "names code to run ('subprocess:run')"),
+        ("data", "evil.py:make", "names code"),
+        ("data", "pkg.data:make", "names code"),
+        ("factory_kwargs", {"trust_remote_code": True}, "passes arguments to code"),
+    ]:
+        with pytest.raises(InputError) as info:
+            check_found_config({key: value}, file)
+        message = str(info.value)
+        assert f"config option '{key}'" in message and words in message
+        assert "--config landscape.toml" in message and "\n" not in message
+
+
+def test_config_paths_are_relative_to_the_config_and_tilde_expands(tmp_path, monkeypatch):
+    from landscape.cli.config import rebased
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = tmp_path / "cfg"
+    assert rebased("out", "runs/x", folder) == folder / "runs/x"
+    assert rebased("out", "~/x", folder) == tmp_path / "home" / "x"
+    assert rebased("model", "/abs/m.pt", folder) == Path("/abs/m.pt")
+    assert rebased("data", "d/val.pt", folder) == str(folder / "d/val.pt")
+    assert rebased("data", "d/make.py:make", folder) == f"{folder / 'd/make.py'}:make"
+    assert rebased("model_factory", "nets.py:build", folder) == f"{folder / 'nets.py'}:build"
+    assert rebased("model_factory", "pkg.nets:build", folder) == "pkg.nets:build"  # a module
+    assert rebased("data", "pkg.data:make", folder) == "pkg.data:make"
+    assert rebased("k", 3, folder) == 3

@@ -501,7 +501,7 @@ def test_data_npz_and_dtypes(tmp_path):
     assert ty.dtype == torch.float32 and ty[-1].item() == 1.0  # float targets stay float
 
 
-def test_data_relative_to_base_dir_then_cwd(tmp_path, xy, monkeypatch):
+def test_data_relative_to_base_dir_or_cwd_never_both(tmp_path, xy, monkeypatch):
     x, y = xy
     (tmp_path / "ckpts").mkdir()
     torch.save({"x": x, "y": y}, tmp_path / "ckpts" / "d.pt")
@@ -509,7 +509,8 @@ def test_data_relative_to_base_dir_then_cwd(tmp_path, xy, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_data("d.pt", base_dir=tmp_path / "ckpts")[0].shape[0] == 20
     assert load_data("d.pt")[0].shape[0] == 5
-    assert load_data("d.pt", base_dir=tmp_path / "nowhere")[0].shape[0] == 5
+    with pytest.raises(InputError, match="not found in '.*nowhere'"):
+        load_data("d.pt", base_dir=tmp_path / "nowhere")  # a checkpoint's spec: beside it only
 
 
 DATA_FILE = """

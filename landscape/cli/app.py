@@ -124,9 +124,38 @@ def pass_to_rank0(exc: Exception, line: str, code: int) -> None:
         tell_rank0(" ".join(line.split()), code)
 
 
+# What must not reach a terminal raw from a name in a file: C0 controls other than tab and
+# newline (ESC starts the sequences that move the cursor, clear or retitle), DEL, C1 controls
+# (U+009B is a one-byte CSI), line separators and the bidirectional overrides and isolates.
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x1b`, `\\u202e`)."""
+    return CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
+class Printable:
+    """A rich renderable printed with the control characters of its text escaped (names from
+    files reach the tables); the renderer's own styles and line breaks are kept."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __rich_console__(self, console, options):
+        from rich.segment import Segment
+
+        for seg in console.render(self.inner, options):
+            yield seg if seg.control else Segment(printable(seg.text), seg.style)
+
+    def __rich_measure__(self, console, options):
+        return Measurement.get(console, options, self.inner)
+
+
 def error_line(text: str) -> None:
-    """The one line a failure prints on stderr (newlines folded, markup printed verbatim)."""
-    line = " ".join(str(text).split())
+    """The one line a failure prints on stderr (control characters escaped, newlines folded,
+    markup printed verbatim)."""
+    line = " ".join(printable(text).split())
     if line.startswith("internal error:"):
         err.print(line, markup=False, soft_wrap=True)
     else:
@@ -172,7 +201,8 @@ def terminal_view(view) -> None:
     if not console.is_terminal:
         need = Measurement.get(console, console.options.update_width(10_000), view).maximum
         console = Stdout(highlight=False, width=max(console.width, need))
-    console.print(view)
+    say_notes()
+    console.print(Printable(view))
 
 
 class Stdout(Console):
@@ -207,7 +237,21 @@ def _option_names(ctx) -> list[str]:
 
 def log(message: str) -> None:
     if is_main_process():
-        err.print(message, markup=False, soft_wrap=True)
+        err.print(printable(message), markup=False, soft_wrap=True)
+
+
+NOTES: list[str] = []  # lines said with the answer: what a run took from a file
+
+
+def note(message: str) -> None:
+    """A stderr line said when the run has its answer (just before the report), so that a run
+    that fails prints its one error line alone."""
+    NOTES.append(message)
+
+
+def say_notes() -> None:
+    while NOTES:
+        log(NOTES.pop(0))
 
 
 EVERY = 10.0  # seconds between the plain progress lines off a terminal
@@ -345,6 +389,7 @@ def written() -> None:
     """Under torchrun, every rank waits here until rank 0 has written its output, so that no
     rank ends (a gate's exit 1) and has torchrun stop rank 0 while it writes; then the
     process group closes (nothing after the output is reduced)."""
+    say_notes()  # after a JSON report (a terminal view said them before itself)
     if under_torchrun():
         from landscape.distributed import finish
 

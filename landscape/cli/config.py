@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -192,3 +193,65 @@ def _expected_type(default: Any) -> type | None:
         if type(default) is kind:
             return kind
     return None
+
+
+# ---------------------------------------------------------------- what a found config may do
+
+
+def check_found_config(used: dict, file: Path) -> None:
+    """A config found in the current folder (not named with --config) may have come with the
+    files there (a cloned repository): it is not the user's word, so it may not name code to
+    run or pass it arguments, nor grant trust. ``used``: the config's values the run takes."""
+    for key, value in used.items():
+        why = _names_code(key, value)
+        if not why:
+            continue
+        flag = "--" + key.replace("_", "-")
+        given = flag if isinstance(value, bool) else f"{flag} ..."
+        raise InputError(
+            f"config option '{key}' in '{file}' {why}, which a config found in the current "
+            "folder may not do (it may have come with the files here)",
+            f"pass {given} on the command line, or name the file yourself: --config {file.name}",
+        )
+
+
+def _names_code(key: str, value: Any) -> str:
+    if key == "trust_checkpoint" and value:
+        return "grants trust"
+    if key == "model_factory" and value:
+        return f"names code to run ('{value}')"
+    if key == "factory_kwargs" and value:
+        return "passes arguments to code"
+    if key == "data" and isinstance(value, str):
+        from landscape.load.data import is_factory
+
+        if is_factory(value.strip()):
+            return f"names code to run ('{value}')"
+    return ""
+
+
+def rebased(key: str, value: Any, folder: Path) -> Any:
+    """A config's relative path (or the file of a ``file.py:fn`` / data spec) resolved against
+    the config file's folder; ``~`` expanded; other values as they are."""
+    if not isinstance(value, str | os.PathLike):
+        return value
+    if key not in SPEC_OPTIONS:
+        return _under(value, folder)
+    from landscape.load.data import is_factory
+    from landscape.load.factory import looks_like_file
+
+    spec = str(value).strip()
+    if key == "data" and not is_factory(spec):
+        return str(_under(spec, folder))
+    if ":" not in spec:
+        return value
+    target, attr = spec.rsplit(":", 1)
+    return f"{_under(target, folder)}:{attr}" if looks_like_file(target) else value
+
+
+SPEC_OPTIONS = {"data", "model_factory"}  # a path, or code named by path or module
+
+
+def _under(value: str | os.PathLike, folder: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else folder / path

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from landscape.cli.config import find_config, load_config, resolve_with_sources
+from landscape.cli.config import (
+    SPEC_OPTIONS,
+    check_found_config,
+    find_config,
+    load_config,
+    rebased,
+    resolve_with_sources,
+)
 from landscape.cli.options import Option, all_names, defaults, options_of
 from landscape.distributed import World, check_shardable, world_from_env
 from landscape.errors import InputError
@@ -60,7 +72,9 @@ class Session:
 def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
     """Option values: command line, then config file, then defaults (metadata comes later),
     each checked by type, choice and range. Returns the options, the config they were read
-    from and each value's source."""
+    from and each value's source. A config found in the current folder may not name code or
+    grant trust (only one named with --config may); a config's relative paths resolve against
+    its folder, the command line's against the current one; `~` expands everywhere."""
     file = find_config(cli.get("config"))
     config = load_config(file) if file is not None else {}
     given = {k: v for k, v in cli.items() if k != "config"}
@@ -74,6 +88,15 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
         types={name: o.config_type for name, o in table.items()},
         where=where,
     )
+    if file is not None:
+        used = {k: options[k] for k, s in sources.items() if s == "config"}
+        if cli.get("config") is None:
+            check_found_config(used, file)
+        paths = {k for k, o in table.items() if o.type is Path} | SPEC_OPTIONS
+        options.update({k: rebased(k, v, file.parent) for k, v in used.items() if k in paths})
+    for key, o in table.items():  # `~` expands in every path, whatever its source
+        if o.type is Path and isinstance(options.get(key), str | os.PathLike):
+            options[key] = Path(options[key]).expanduser()  # (a [gate] table stays a table)
     options["factory_kwargs"] = _factory_kwargs(options["factory_kwargs"])
     for key, value in options.items():
         source = "cli" if sources[key] == "cli" else where
@@ -93,14 +116,19 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
             f"no data for {Path(options['model']).name}",
             "pass --data FILE (.pt/.npz) or --data module:fn, or set `data` in the config",
         )
+    # Only a spec from the checkpoint's metadata resolves beside the checkpoint; what the user
+    # typed (or their config, rebased already) resolves where the user is.
+    beside = "data" in from_metadata
     x, y = open_data(
         str(options["data"]),
         samples=options["samples"],
         seed=options["seed"],
-        base_dir=Path(options["model"]).resolve().parent,
-        allow_code=trusted or "data" not in from_metadata,
+        base_dir=Path(options["model"]).resolve().parent if beside else None,
+        allow_code=trusted or not beside,
         target=options["target"],
     )
+    if getattr(x, "note", None) and log:
+        _say_later(x.note)
     n = x.num_examples if y is None else len(y)  # y None: x is a Stream, read per pass
     if world is not None:
         check_shardable(world, n)
@@ -133,6 +161,10 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
 def open_model(command: str, cli: dict, log=None, sample: bool = True):
     """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
     its metadata supplied: everything but the data."""
+    if log:  # a run starts: no line is left from an earlier one in this process
+        from landscape.cli.app import NOTES
+
+        NOTES.clear()
     options, config, sources = resolve(command, cli)
     check_outputs(options, command, find_config(cli.get("config")))
     if options["model"] is None and not sample:
@@ -152,7 +184,8 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
                 "(a 3.3k-parameter tanh MLP classifier)."
             )
     # The bundled sample is part of this package: its metadata is as trusted as our code.
-    trusted = bool(options["trust_checkpoint"]) or _is_bundled(options["model"])
+    bundled = is_bundled(options["model"])
+    trusted = bool(options["trust_checkpoint"]) or bundled
     checkpoint = load_checkpoint(
         options["model"],
         factory=options["model_factory"],
@@ -166,8 +199,18 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
         shown = ", ".join(kept[:4]) + (", ..." if len(kept) > 4 else "")
         log(f"--partial: {loaded} tensors from {name}, {len(kept)} from the factory ({shown})")
     from_metadata = _metadata_options(checkpoint.metadata, cli, config)
+    if log and not trusted:  # a file the user did not vouch for steers the analysis: say so
+        said = metadata_line(from_metadata, checkpoint)
+        if said:
+            _say_later(said)
+    if "params" in from_metadata and not trusted:  # a regex from a file can take forever
+        from_metadata["params"] = _literal_params(from_metadata["params"], checkpoint)
     options.update(from_metadata)
     sources.update(dict.fromkeys(from_metadata, "metadata"))
+    found = sources.get("params") == "config" and cli.get("config") is None
+    if found or (trusted and "params" in from_metadata):  # not typed: a bounded first match
+        where = "the config found here" if found else f"the metadata of {checkpoint.path.name}"
+        _check_regex_ends(str(options["params"]), checkpoint.model, where)
     return options, sources, checkpoint, trusted, from_metadata
 
 
@@ -193,13 +236,85 @@ def _metadata_options(metadata: dict, cli: dict, config: dict) -> dict:
     return taken
 
 
-def _is_bundled(model) -> bool:
-    from sample_models import SAMPLE_DIR
+def _literal_params(text: str, checkpoint) -> str:
+    """The metadata's `params` as plain text (a regex from an untrusted file could backtrack
+    for ever): a pattern that selects the parameters whose names contain it."""
+    if not any(text in name for name, _ in checkpoint.model.named_parameters()):
+        raise InputError(
+            f"the metadata of {checkpoint.path.name} selects the parameters '{text}', taken as "
+            "plain text (a regex from a file is used only with --trust-checkpoint), and no "
+            "parameter name contains it",
+            "pass --params REGEX yourself, or --trust-checkpoint if you trust the file",
+        )
+    return re.escape(text)
+
+
+REGEX_SECONDS = 5.0  # a parameter regex not typed by the user must match every name in this
+_MATCH = "import json,re,sys\np,ns=json.load(sys.stdin)\nfor n in ns: re.search(p,n)"
+
+
+def _check_regex_ends(pattern: str, model, where: str) -> None:
+    """A regex from a file could backtrack for ever (`re` has no timeout): it is tried first on
+    every parameter name in a process of its own, which is stopped after REGEX_SECONDS."""
+    names = [name for name, _ in model.named_parameters()]
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _MATCH],
+            input=json.dumps([pattern, names]),
+            capture_output=True,
+            text=True,
+            timeout=REGEX_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise InputError(
+            f"the params regex {pattern!r} from {where} did not finish matching the "
+            f"{len(names)} parameter names within {REGEX_SECONDS:g} s (it backtracks)",
+            "pass --params REGEX yourself (a simpler one)",
+        ) from None
+
+
+def _say_later(line: str) -> None:
+    """Said on stderr with the answer (a run that fails says its one error line alone)."""
+    from landscape.cli.app import note
+
+    note(line)
+
+
+def metadata_line(taken: dict, checkpoint) -> str:
+    """One stderr line naming what an untrusted checkpoint's metadata chose for this run (''
+    if nothing): the options it supplied and the factory arguments it gave."""
+    parts = [f"{k} {v!r}" for k, v in taken.items()]
+    if "params" in taken:
+        parts[list(taken).index("params")] += " (as plain text: a regex needs --trust-checkpoint)"
+    if checkpoint.kwargs_from_metadata:
+        parts.append(f"factory kwargs {json.dumps(checkpoint.kwargs_from_metadata, default=repr)}")
+    if not parts:
+        return ""
+    return f"from the metadata of {checkpoint.path.name}: {', '.join(parts)}"
+
+
+def is_bundled(model) -> bool:
+    """The bundled sample, recognised by its content (a copy elsewhere, or the repository's
+    own copy beside an installed package, is the same file): the same bytes as ours."""
+    from sample_models import SAMPLE_CHECKPOINT
 
     try:
-        return Path(model).resolve().parent == SAMPLE_DIR.resolve()
+        path, ours = Path(model).resolve(), SAMPLE_CHECKPOINT.resolve()
+        if path == ours:
+            return True
+        if not path.is_file() or path.stat().st_size != ours.stat().st_size:
+            return False
+        return _sha256(path) == _sha256(ours)
     except OSError:
         return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _factory_kwargs(value) -> dict | None:

@@ -19,7 +19,7 @@ from torch import nn
 from landscape.errors import InputError
 from landscape.load.common import corrupt, decode, first
 from landscape.load.export import load_pt2
-from landscape.load.factory import import_object
+from landscape.load.factory import import_object, import_scope
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 STRIP_PREFIXES = ("module.", "_orig_mod.")
@@ -34,6 +34,7 @@ class LoadedCheckpoint:
     metadata: dict  # the wrapper's keys other than the weights; {} if none
     path: Path
     from_factory: list[str] = field(default_factory=list)  # `partial`: what the file lacked
+    kwargs_from_metadata: dict = field(default_factory=dict)  # the metadata's kwargs it took
 
 
 def load_checkpoint(
@@ -75,16 +76,23 @@ def load_checkpoint(
         obj = _torch_load(path, trust)
         obj, metadata = _unwrap(obj, path, trust)
 
-    kept: list[str] = []
     if isinstance(obj, nn.Module):
-        model = obj
-    else:
-        state = _strip_prefixes(obj)
-        model = _build(path, metadata, factory, factory_kwargs, trust)
-        spec = factory or _metadata_factory(metadata)[0]
-        kept = _load_state(model, state, path, spec, partial)
+        obj.eval()
+        return LoadedCheckpoint(model=obj, metadata=metadata, path=path)
+    state = _strip_prefixes(obj)
+    model = _build(path, metadata, factory, factory_kwargs, trust)
+    meta_factory, meta_kwargs = _metadata_factory(metadata)
+    spec = factory or meta_factory
+    kept = _load_state(model, state, path, spec, partial)
     model.eval()
-    return LoadedCheckpoint(model=model, metadata=metadata, path=path, from_factory=kept)
+    taken = meta_kwargs if factory is None or factory == meta_factory else {}
+    return LoadedCheckpoint(
+        model=model,
+        metadata=metadata,
+        path=path,
+        from_factory=kept,
+        kwargs_from_metadata={k: v for k, v in taken.items() if k not in (factory_kwargs or {})},
+    )
 
 
 # ---------------------------------------------------------------- files and formats
@@ -171,9 +179,10 @@ def _torch_load(path: Path, trust: bool) -> Any:
             ) from exc
     except Exception as exc:
         raise corrupt(path, exc) from exc
-    _importable_from(Path.cwd(), path.parent)
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with import_scope():
+            _importable_from(Path.cwd(), path.parent)
+            return torch.load(path, map_location="cpu", weights_only=False)
     except (ModuleNotFoundError, AttributeError) as exc:
         raise InputError(
             f"checkpoint '{path}' needs code that cannot be imported ({exc})",
@@ -184,7 +193,8 @@ def _torch_load(path: Path, trust: bool) -> Any:
 
 
 def _importable_from(*folders: Path) -> None:
-    """Classes of a trusted pickle resolve from these folders too (as `python -m` would)."""
+    """Classes of a trusted pickle resolve from these folders too (as `python -m` would),
+    for the import scope the caller holds."""
     for folder in folders:
         entry = str(folder.resolve())
         if entry not in sys.path:
@@ -287,9 +297,10 @@ def _build(
         raise _untrusted_factory(path, spec, merged)
 
     # A factory file named by the checkpoint may sit beside it; the caller's is cwd-relative.
-    fn = import_object(spec, base_dir=None if factory else path.parent)
     try:
-        model = fn(**merged)
+        with import_scope():  # the factory's folder stays importable while it builds
+            fn = import_object(spec, base_dir=None if factory else path.parent)
+            model = fn(**merged)
     except InputError:
         raise
     except Exception as exc:
@@ -306,7 +317,7 @@ def _build(
 
 
 def _untrusted_factory(path: Path, spec: str, kwargs: dict) -> InputError:
-    given = f" --factory-kwargs '{json.dumps(kwargs)}'" if kwargs else ""
+    given = f" --factory-kwargs '{json.dumps(kwargs, default=repr)}'" if kwargs else ""
     return InputError(
         f"checkpoint '{path}' asks to build its model with '{spec}', and code named inside a "
         "file is not run unless you trust the file",

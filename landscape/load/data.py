@@ -22,7 +22,7 @@ from landscape.inputs import Inputs, take
 from landscape.load.common import corrupt
 from landscape.load.convert import DATA_FIX, pair, sample_index, validate
 from landscape.load.datasets import drain, sample_stream, stream_of
-from landscape.load.factory import import_object
+from landscape.load.factory import import_object, import_scope
 from landscape.load.stream import Stream
 
 
@@ -44,7 +44,8 @@ def load_data(
     ``spec`` is a ``.pt`` file ({"x", "y"} dict, (x, y) pair or TensorDataset), a ``.npz`` file
     with arrays ``x`` and ``y``, or a factory ``module:fn`` / ``file.py:fn`` that returns an
     (x, y) pair, a Dataset or a DataLoader. A relative path resolves against ``base_dir`` when
-    the file is there, else the current directory. ``samples`` keeps a random subset of that
+    given (a spec from a checkpoint's metadata: the checkpoint's folder), else against the
+    current directory, never both. ``samples`` keeps a random subset of that
     size (drawn with ``seed``, kept in data order; the first ``samples`` of an iterable-style
     source). Integer labels become int64; float targets keep their dtype. ``allow_code=False``
     (a spec read from inside a checkpoint that is not trusted) refuses factories: only data
@@ -73,7 +74,7 @@ def open_data(
     if path is not None:
         x, y = _load_file(path, target)
         origin = f"'{path}'"
-    elif _is_factory(spec):
+    elif is_factory(spec):
         if not allow_code:
             raise InputError(
                 f"the checkpoint asks for its data from the factory '{spec}', and code named "
@@ -85,7 +86,7 @@ def open_data(
         if isinstance(x, Stream):
             return (x if samples is None else sample_stream(x, samples, seed)), None
     else:
-        where = "the current directory" + (f" or {base_dir}" if base_dir else "")
+        where = f"'{base_dir}'" if base_dir is not None else "the current directory"
         raise InputError(
             f"data file '{spec}' not found in {where}",
             "check the path, or pass a factory as module:function",
@@ -100,21 +101,20 @@ def open_data(
 
 
 def _find(spec: str, base_dir: Path | None) -> Path | None:
+    """The file `spec` names: relative to `base_dir` when given (a spec from a checkpoint's
+    metadata: beside the checkpoint), else to the current directory; never both."""
     path = Path(spec).expanduser()
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path]
-    if base_dir is not None and not path.is_absolute():
-        candidates.insert(0, Path(base_dir) / path)
-    for candidate in candidates:
-        if candidate.exists():
-            if candidate.is_dir():
-                raise InputError(
-                    f"data '{candidate}' is a directory", "point to a .pt or .npz file"
-                )
-            return candidate
-    return None
+    if not path.is_absolute():
+        path = (Path(base_dir) if base_dir is not None else Path.cwd()) / path
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise InputError(f"data '{path}' is a directory", "point to a .pt or .npz file")
+    return path
 
 
-def _is_factory(spec: str) -> bool:
+def is_factory(spec: str) -> bool:
+    """Whether a data spec names code (``module:fn``, ``file.py:fn``) rather than a file."""
     if ":" not in spec:
         return False
     target = spec.rsplit(":", 1)[0]
@@ -194,9 +194,10 @@ def _load_npz(path: Path, target: str | None) -> tuple[Any, Any]:
 
 def _from_factory(spec: str, base_dir: Path | None, target: str | None) -> tuple[Any, Any]:
     """(x, y) from what the factory returns, or (Stream, None) for a Dataset or DataLoader."""
-    fn = import_object(spec, base_dir=base_dir)
     try:
-        obj = fn()
+        with import_scope():  # the factory's folder stays importable while it builds
+            fn = import_object(spec, base_dir=base_dir)
+            obj = fn()
     except InputError:
         raise
     except Exception as exc:

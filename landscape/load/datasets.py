@@ -8,8 +8,10 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.utils.data import (
+    BatchSampler,
     DataLoader,
     Dataset,
+    DistributedSampler,
     IterableDataset,
     RandomSampler,
     SequentialSampler,
@@ -91,21 +93,73 @@ def _dataset_stream(ds: Dataset, origin: str, target: str | None) -> Stream:
 
 def _loader_stream(loader: DataLoader, origin: str, target: str | None) -> Stream:
     """A DataLoader over a map-style Dataset in its order is read by index (re-batched with
-    its collate_fn and workers); any other (iterable-style, or a sampler of its own) is
-    iterated as it is, from the start, on every pass."""
-    _refuse_random_order(loader, origin)
+    its collate_fn and workers); one that shuffles is read the same way in the dataset's own
+    order (a mean over the whole set does not depend on it: a note says so); any other
+    (iterable-style, or a sampler of its own) is iterated as it is, from the start, on every
+    pass. One that draws a random sample (with replacement, weighted, a random shard) is
+    refused: each pass would see other examples."""
     ds, convert = loader.dataset, _Batch(origin, target)
-    indexed = (
+    order, why = _fixed_order(loader, origin)
+    if why:
+        raise NumericalError(
+            f"the DataLoader from {origin} {why}, so every pass over the data would see other "
+            "examples and the curvature would change from product to product",
+            "build it with shuffle=False or a sampler that reads every example once (a "
+            "shuffled order is fine), and no random transforms",
+        )
+    in_order = (
         not isinstance(ds, IterableDataset)
         and hasattr(ds, "__len__")
         and loader.batch_size is not None
         and isinstance(loader.sampler, SequentialSampler)
     )
-    if not indexed:
+    if order is None and not in_order:
         return SequentialStream(lambda: loader, origin, convert)
+    size = loader.batch_size or loader.batch_sampler.batch_size  # type: ignore[union-attr]
+    indices = torch.arange(_length(ds, origin, "DataLoader")) if order is None else order
+    like = functools.partial(_like, loader)
+    stream = IndexedStream(ds, indices, size, like, origin, convert)
+    if order is not None:
+        stream.note = (
+            f"the DataLoader from {origin} shuffles; a mean over the whole data set does not "
+            f"depend on the order, so its dataset ({len(order)} examples) is read in its own "
+            f"order, in batches of {size} with its collate_fn"
+        )
+    return stream
+
+
+def _fixed_order(loader: DataLoader, origin: str) -> tuple[Tensor | None, str]:
+    """For a loader that shuffles: the indices it reads, in data order, when every pass reads
+    each of them once (a permutation, a shuffled subset); else (None, why it is random).
+    (None, "") for a loader that does not shuffle."""
+    batches = loader.batch_sampler
+    samplers = [loader.sampler, getattr(batches, "sampler", None)]
+    random = [s for s in samplers if _is_random(s)]
+    if not random:
+        return None, ""
+    sampler = random[0]
+    name = type(sampler).__name__
+    fixable = isinstance(batches, BatchSampler) and batches.sampler is sampler
+    ds = loader.dataset
+    if not fixable or isinstance(ds, IterableDataset) or not hasattr(ds, "__len__"):
+        return None, f"reads its examples in a random order of its own (a {name})"
     n = _length(ds, origin, "DataLoader")
-    return IndexedStream(
-        ds, torch.arange(n), loader.batch_size, functools.partial(_like, loader), origin, convert
+    if isinstance(sampler, SubsetRandomSampler):
+        return torch.as_tensor(list(sampler.indices), dtype=torch.long).sort().values, ""
+    if isinstance(sampler, RandomSampler):
+        if sampler.replacement or sampler.num_samples != n:
+            drawn = "with replacement" if sampler.replacement else f"{sampler.num_samples} of {n}"
+            return None, f"draws a random sample of its examples (a {name}, {drawn})"
+        return torch.arange(n), ""
+    if isinstance(sampler, DistributedSampler) and sampler.num_replicas == 1:
+        return torch.arange(n), ""
+    return None, f"draws a random sample of its examples (a {name})"
+
+
+def _is_random(sampler: Any) -> bool:
+    return (
+        isinstance(sampler, RandomSampler | SubsetRandomSampler | WeightedRandomSampler)
+        or getattr(sampler, "shuffle", False) is True
     )
 
 
@@ -124,21 +178,6 @@ def _like(loader: DataLoader, subset: Dataset, size: int) -> DataLoader:
     return DataLoader(
         subset, batch_size=size, shuffle=False, collate_fn=loader.collate_fn, **workers
     )
-
-
-_RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
-
-
-def _refuse_random_order(loader: DataLoader, origin: str) -> None:
-    for sampler in (loader.sampler, getattr(loader.batch_sampler, "sampler", None)):
-        if isinstance(sampler, _RANDOM_SAMPLERS) or getattr(sampler, "shuffle", False) is True:
-            raise NumericalError(
-                f"the DataLoader from {origin} shuffles (its sampler is a "
-                f"{type(sampler).__name__}, as shuffle=True makes), so every pass over the data "
-                "would see other batches and the curvature would change from product to product",
-                "build it with shuffle=False (and no random transforms): the analysis reads "
-                "the same batches, in the data set's order, on every pass",
-            )
 
 
 def _length(ds: Dataset, origin: str, what: str) -> int:

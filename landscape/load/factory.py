@@ -6,32 +6,48 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 from landscape.errors import InputError
 
 _FILE_MODULES: dict[Path, ModuleType] = {}
+_SCOPE_DEPTH = 0
 
 _FORM_FIX = "write it as package.module:function or path/to/file.py:function"
 
 
-def _looks_like_file(target: str) -> bool:
+def looks_like_file(target: str) -> bool:
     return target.endswith(".py") or "/" in target or "\\" in target
 
 
+@contextmanager
+def import_scope() -> Iterator[None]:
+    """What the body adds to ``sys.path`` (to import a file's neighbours, or a module from a
+    folder) is taken off again at its end; scopes nest (the outermost restores), so a caller
+    can keep a factory's folder importable while it calls the factory."""
+    global _SCOPE_DEPTH
+    if _SCOPE_DEPTH:
+        yield
+        return
+    saved = list(sys.path)
+    _SCOPE_DEPTH += 1
+    try:
+        yield
+    finally:
+        _SCOPE_DEPTH -= 1
+        sys.path[:] = saved
+
+
 def _find_file(target: str, base_dir: Path | None) -> Path | None:
+    """`target` relative to `base_dir` when given (a spec from a checkpoint: beside it), else
+    to the current directory (what the user typed resolves where the user is); never both."""
     path = Path(target).expanduser()
-    if path.is_absolute():
-        return path if path.is_file() else None
-    candidates = [Path.cwd() / path]
-    if base_dir is not None:
-        candidates.insert(0, Path(base_dir) / path)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
+    if not path.is_absolute():
+        path = (Path(base_dir) if base_dir is not None else Path.cwd()) / path
+    return path.resolve() if path.is_file() else None
 
 
 def _import_file(path: Path, spec: str) -> ModuleType:
@@ -43,7 +59,8 @@ def _import_file(path: Path, spec: str) -> ModuleType:
     if module_spec is None or module_spec.loader is None:
         raise InputError(f"cannot import '{path}' from '{spec}'", "point to a Python source file")
     module = importlib.util.module_from_spec(module_spec)
-    # Like running a script: the file's folder is importable, so it can import its neighbours.
+    # Like running a script: the file's folder is importable (for the import scope), so it can
+    # import its neighbours.
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -61,6 +78,8 @@ def _import_file(path: Path, spec: str) -> ModuleType:
 
 
 def _import_module(target: str, spec: str, base_dir: Path | None) -> ModuleType:
+    # The console script does not put the current folder on the import path: it is tried too,
+    # and a spec from a checkpoint may also name a module beside the checkpoint.
     extra = [str(Path.cwd())]
     if base_dir is not None:
         extra.append(str(Path(base_dir).resolve()))
@@ -75,7 +94,6 @@ def _import_module(target: str, spec: str, base_dir: Path | None) -> ModuleType:
                     f"importing '{target}' (from '{spec}') failed: {exc}",
                     f"install the package '{missing.split('.')[0]}' that it needs",
                 ) from exc
-            # The console script does not put the current folder on the import path; try it.
             new = [d for d in extra if d not in sys.path and d not in tried]
             if not new:
                 raise InputError(
@@ -96,9 +114,16 @@ def import_object(spec: str, base_dir: Path | None = None) -> Callable:
     """The callable named by ``spec``.
 
     ``spec`` is ``package.module:attr`` or ``path/to/file.py:attr``; ``attr`` may be dotted
-    (``Class.method``). A relative file path resolves against ``base_dir`` (when given and the
-    file is there), else the current directory. Any failure raises InputError.
+    (``Class.method``). A relative file path resolves against ``base_dir`` when given (a spec
+    from a checkpoint's metadata: beside the checkpoint), else against the current directory;
+    a module not on the import path is looked for in the current directory (and ``base_dir``).
+    ``sys.path`` is as it was afterwards (see `import_scope`). Any failure raises InputError.
     """
+    with import_scope():
+        return _import_object(spec, base_dir)
+
+
+def _import_object(spec: str, base_dir: Path | None) -> Callable:
     if not isinstance(spec, str) or ":" not in spec:
         raise InputError(f"'{spec}' is not of the form module:function", _FORM_FIX)
     target, attr = spec.rsplit(":", 1)
@@ -106,10 +131,10 @@ def import_object(spec: str, base_dir: Path | None = None) -> Callable:
     if not target or not attr:
         raise InputError(f"'{spec}' is not of the form module:function", _FORM_FIX)
 
-    if _looks_like_file(target):
+    if looks_like_file(target):
         path = _find_file(target, base_dir)
         if path is None:
-            where = "the current directory" + (f" or {base_dir}" if base_dir else "")
+            where = f"'{base_dir}'" if base_dir is not None else "the current directory"
             raise InputError(
                 f"file '{target}' (from '{spec}') not found in {where}",
                 "check the path, or give an absolute one",

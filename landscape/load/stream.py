@@ -41,6 +41,7 @@ class Stream:
         self.origin = origin
         self.convert = convert  # a raw batch -> validated (x, y) on the CPU
         self.checked = False  # a whole pass was checked for NaN and inf: later ones are not
+        self.note: str | None = None  # how the source is read, when not as given (for stderr)
         self.dtype: torch.dtype | None = None
         self.device: torch.device | None = None
         self._first: tuple[Inputs, Tensor] | None = None
