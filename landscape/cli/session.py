@@ -29,7 +29,7 @@ from landscape.labels import LabelConvention
 from landscape.load import load_checkpoint, open_data
 from landscape.losses import get_loss, is_loss_name
 from landscape.problem import Problem, build_problem
-from landscape.render.files import check_outputs
+from landscape.render.files import check_outputs, output_path
 
 DTYPES = {
     "float64": torch.float64,
@@ -96,7 +96,7 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
         options.update({k: rebased(k, v, file.parent) for k, v in used.items() if k in paths})
     for key, o in table.items():  # `~` expands in every path, whatever its source
         if o.type is Path and isinstance(options.get(key), str | os.PathLike):
-            options[key] = Path(options[key]).expanduser()  # (a [gate] table stays a table)
+            options[key] = output_path(options[key], o.flag)  # (a [gate] table stays a table)
     options["factory_kwargs"] = _factory_kwargs(options["factory_kwargs"])
     for key, value in options.items():
         source = "cli" if sources[key] == "cli" else where
