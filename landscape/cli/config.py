@@ -252,6 +252,9 @@ def rebased(key: str, value: Any, folder: Path) -> Any:
 SPEC_OPTIONS = {"data", "model_factory"}  # a path, or code named by path or module
 
 
-def _under(value: str | os.PathLike, folder: Path) -> Path:
-    path = Path(value).expanduser()
+def _under(value: str | os.PathLike, folder: Path) -> Path | str | os.PathLike:
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # a ~ that names no home folder: left for the path check to refuse
+        return value
     return path if path.is_absolute() else folder / path
