@@ -68,6 +68,7 @@ def spectrum_settings(
                 f"{name} {value} is larger than the number of parameters ({num_params})",
                 f"use {name} {num_params} or fewer",
             )
+    _asks_for_something(k, k_bottom, opt)
     return SpectrumSettings(
         k_top=k,
         k_bottom=k_bottom,
@@ -83,6 +84,17 @@ def spectrum_settings(
         seed=int(opt["seed"]),
         basis_budget=BasisBudget(memory=parse_bytes(opt.get("basis_memory"), "--basis-memory")),
     )
+
+
+def _asks_for_something(k: int, k_bottom: int, opt: dict) -> None:
+    """A spectrum run that computes nothing would print an empty report and exit 0."""
+    wanted = opt["trace"] or opt["trace_samples"] is not None or opt["density"]
+    if k == 0 and k_bottom == 0 and not (wanted or opt["per_layer"]):
+        raise InputError(
+            "nothing to compute: --k 0 and --k-bottom 0 ask for no eigenvalue, and neither "
+            "--trace, --density nor --per-layer was asked for",
+            "ask for something: e.g. --k 5, --k-bottom 3, --trace or --density",
+        )
 
 
 BYTE_UNITS = {

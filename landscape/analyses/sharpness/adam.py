@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from landscape.analyses.sharpness.optimizer_state import check_optimizer_state
 from landscape.analyses.sharpness.report import AdamReport, DiagonalFit
 from landscape.curvature.base import CurvatureOperator, ScaledOperator
 from landscape.estimators.lanczos import extreme_eigenpairs
@@ -69,7 +70,7 @@ def optimizer_state_of(metadata: dict) -> dict | None:
     for key in OPTIMIZER_KEYS:
         value = metadata.get(key)
         if isinstance(value, dict) and "state" in value and "param_groups" in value:
-            return value
+            return check_optimizer_state(value)
     return None
 
 
