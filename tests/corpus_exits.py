@@ -318,6 +318,13 @@ def cases(p) -> list[Case]:
             code=3,
         ),
         c("ex-surface-range-overflows", [*surf, "--range=-1e308,1.7e308"], "overflow"),
+        c("ex-slice-radius-overflows", ["sharpness", *lin, "--slice-radius", "1e308"], "overflow"),
+        c(
+            "ex-slice-loss-overflows-float32",
+            ["sharpness", *lin, "--slice-radius", "1e38", "--dtype", "float32"],
+            "at t =",
+            code=3,
+        ),
         c(
             "ex-interpolate-range-overflows",
             ["interpolate", p["lin.pt"], p["lin.pt"], *factory] + [*data, "--range=-1.7e308,1e308"],

@@ -70,8 +70,6 @@ def main() -> None:
             pass_to_rank0(exc, exc.line(), exc.exit_code)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer's Ctrl-C: exit 130, silent
-            interrupted()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         interrupted()
@@ -100,6 +98,8 @@ def main() -> None:
         else:
             pass_to_rank0(exc, line, INTERNAL_ERROR)
         sys.exit(INTERNAL_ERROR)
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this code, silently
+        interrupted()
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from landscape.analyses.surface.checks import check_range, check_values
 from landscape.analyses.surface.directions import filter_normalised_direction
 from landscape.problem import Problem
 
@@ -27,12 +28,15 @@ class LossSlice:
 
 def slice_grid(radius: float, points: int) -> Tensor:
     """`points` values of t evenly spaced over [−radius, radius] (float64)."""
+    check_range(-radius, radius, "slices' interval")
     return torch.linspace(-radius, radius, points, dtype=torch.float64)
 
 
 def loss_slice(problem: Problem, direction: Tensor, t: Tensor) -> list[float]:
     theta = problem.flat_params()
-    return [problem.loss_at(theta + float(s) * direction) for s in t]
+    values = [problem.loss_at(theta + float(s) * direction) for s in t]
+    check_values(torch.tensor(values, dtype=torch.float64), t, "loss on a slice", "t = {}")
+    return values
 
 
 def eigen_slice(
