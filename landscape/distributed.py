@@ -31,6 +31,7 @@ from landscape.errors import InputError, LandscapeError
 
 TIMEOUT_VARIABLE = "LANDSCAPE_DIST_TIMEOUT"  # seconds; a rank that dies or hangs fails the run
 TIMEOUT = timedelta(minutes=3)  # within this by default
+MAX_TIMEOUT = 1e9  # seconds (31 years): beyond, the process group's clock would overflow
 # Keys in torchrun's store (+ the rank): a survivor whose collective failed; a rank's own error.
 FAILED_KEY, ERROR_KEY = "landscape/failed/", "landscape/error/"
 GRACE = 2.0  # seconds rank 0 waits for the others' keys before naming the silent ranks
@@ -79,12 +80,30 @@ def timeout() -> timedelta:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
+    if not 0 < seconds <= MAX_TIMEOUT:
         raise InputError(
-            f"{TIMEOUT_VARIABLE}={value!r} is not a positive number of seconds",
+            f"{TIMEOUT_VARIABLE}={value!r} is not a positive, finite number of seconds (at most "
+            f"{MAX_TIMEOUT:.0e})",
             f"set e.g. {TIMEOUT_VARIABLE}=600, or unset it for {int(TIMEOUT.total_seconds())} s",
         )
     return timedelta(seconds=seconds)
+
+
+def env_count(name: str, default: int, least: int) -> int:
+    """A whole number torchrun sets in the environment (WORLD_SIZE, RANK), checked."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = least - 1
+    if number < least:
+        raise InputError(
+            f"the environment variable {name}={value!r} is not a whole number ≥ {least}",
+            f"unset {name}, or run under torchrun (which sets it)",
+        )
+    return number
 
 
 def lost(world: World, exc: Exception) -> ProcessLost:
@@ -200,14 +219,29 @@ def _device(backend: str) -> torch.device:
 
 def world_from_env(device: torch.device) -> World | None:
     """The process group torchrun asks for (initialised once), or None for a single process."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    size = env_count("WORLD_SIZE", 1, 1)
     if size <= 1:
         return None
+    rank = env_count("RANK", -1, 0)
+    if not 0 <= rank < size:
+        raise InputError(
+            f"WORLD_SIZE={size} but RANK is {'not set' if rank < 0 else rank}: this is not one "
+            "of the processes of a torchrun run",
+            "run under torchrun (which sets both), or unset WORLD_SIZE for one process",
+        )
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():
         if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend, timeout=timeout())
+            torch.cuda.set_device(env_count("LOCAL_RANK", 0, 0))
+        limit = timeout()
+        try:
+            dist.init_process_group(backend, timeout=limit)
+        except ValueError as exc:  # the rendezvous variables torchrun sets are missing
+            raise InputError(
+                f"cannot join the processes of a torchrun run ({_reason(exc)})",
+                "run under torchrun (which sets MASTER_ADDR, MASTER_PORT, RANK and "
+                "WORLD_SIZE), or unset WORLD_SIZE for one process",
+            ) from None
         signal.signal(signal.SIGTERM, _stop)
     return World(dist.get_rank(), dist.get_world_size(), backend)
 

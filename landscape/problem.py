@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from landscape import checks
 from landscape.errors import InputError, NumericalError
 from landscape.inputs import Inputs, cast, concat, describe, num_examples, select_output, take
 from landscape.labels import choose_shift
@@ -104,11 +105,14 @@ class Problem:
         Attention runs on the math kernel: the fused (flash, memory-efficient) kernels have
         no second derivative."""
         values = dict(zip(self.names, params, strict=True))
-        with sdpa_kernel(SDPBackend.MATH):
-            if isinstance(x, Mapping):
-                out = functional_call(self.model, values, (), dict(x))
-            else:
-                out = functional_call(self.model, values, (x,))
+        try:
+            with sdpa_kernel(SDPBackend.MATH):
+                if isinstance(x, Mapping):
+                    out = functional_call(self.model, values, (), dict(x))
+                else:
+                    out = functional_call(self.model, values, (x,))
+        except Exception as exc:  # raised by the model's forward: the user's, on any batch
+            raise checks.model_failed(exc, x) from exc
         return select_output(out, self.output_key)
 
     def batch_loss(self, params: list[Tensor], batch) -> Tensor:
@@ -303,7 +307,9 @@ def build_problem(
             "give one target per input",
         )
     device = torch.device(device)
+    checks.check_model_tensors(model)
     model = model.to(device=device, dtype=dtype).eval()
+    checks.check_finite_weights(model, dtype)
     chosen = select_params(model, params)
     trainable = tuple(n for n, p in model.named_parameters() if p.requires_grad)
     for p in model.parameters():
@@ -402,6 +408,9 @@ def _check_first_batch(problem: Problem) -> None:
             f"the model failed on inputs of shape {describe(x)}: {first}",
             "check that the data belong to this model (input shape, dtype)",
         ) from None
+    checks.check_outputs_type(z)
+    with torch.no_grad():
+        checks.check_deterministic(z, lambda: problem.outputs(problem.params, x))
     if z.ndim == 0 or z.shape[0] != num_examples(x):
         raise InputError(
             f"the model returned outputs of shape {tuple(z.shape)} for {num_examples(x)} inputs",
@@ -437,6 +446,8 @@ def _check_first_batch(problem: Problem) -> None:
             "forward, or choose other params",
             "params",
         )
+    probe = problem.probe_batch()
+    checks.check_symmetric(lambda ps: problem.batch_loss(ps, probe), problem.leaves(), x)
 
 
 def _same_on_two_passes(problem: Problem) -> Tensor:
@@ -477,5 +488,8 @@ def _outputs_depend_on_params(problem: Problem, x: Inputs) -> bool:
     z = problem.outputs(leaves, x)
     if not z.requires_grad:
         return False
-    grads = torch.autograd.grad(z.sum(), leaves, allow_unused=True)
+    try:
+        grads = torch.autograd.grad(z.sum(), leaves, allow_unused=True)
+    except Exception as exc:  # raised by a backward of the model's own (autograd.Function)
+        raise checks.backward_failed(exc, x) from exc
     return any(g is not None and bool(g.any()) for g in grads)

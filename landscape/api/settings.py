@@ -84,6 +84,7 @@ def spectrum_settings(opt: dict, num_params: int):
                 f"use {name}={num_params} or fewer",
                 name,
             )
+    asks_for_something(k, k_bottom, opt)
     return SpectrumSettings(
         k_top=k,
         k_bottom=k_bottom,
@@ -99,6 +100,18 @@ def spectrum_settings(opt: dict, num_params: int):
         seed=int(opt["seed"]),
         basis_budget=basis_of(opt),
     )
+
+
+def asks_for_something(k: int, k_bottom: int, opt: dict) -> None:
+    """A spectrum run that computes nothing would return an empty report."""
+    wanted = opt["trace"] or opt["trace_samples"] is not None or opt["density"]
+    if k == 0 and k_bottom == 0 and not (wanted or opt["per_layer"]):
+        raise InputError(
+            "nothing to compute: k=0 and k_bottom=0 ask for no eigenvalue, and neither trace, "
+            "density nor per_layer was asked for",
+            "ask for something: e.g. k=5, k_bottom=3, trace or density",
+            ("k", "k_bottom", "trace", "density", "per_layer"),
+        )
 
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}

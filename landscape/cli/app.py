@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import sys
@@ -24,7 +25,7 @@ from rich.progress import (
 from typer.core import TyperGroup
 
 from landscape.cli.options import COMMANDS, TABLE
-from landscape.errors import LandscapeError, NumericalError
+from landscape.errors import InputError, LandscapeError, NumericalError
 from landscape.render.files import check_targets, input_files
 from landscape.render.json import dumps
 from landscape.render.transaction import write_all
@@ -72,17 +73,22 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        error_line("interrupted")
-        sys.exit(INTERRUPTED)
+        interrupted()
     except Exception as exc:  # usage errors (click's, vendored by typer) and anything unexpected
         settle()
         names = {cls.__name__ for cls in type(exc).__mro__}
         if "Abort" in names:
-            error_line("interrupted")
-            sys.exit(INTERRUPTED)
+            interrupted()
         if "ClickException" in names:
             error_line(usage_line(exc))
             sys.exit(EXIT_USAGE if "UsageError" in names else getattr(exc, "exit_code", 1))
+        known = known_failure(exc, names)
+        if known is not None and not os.environ.get("LANDSCAPE_DEBUG"):
+            if is_main_process():
+                error_line(known.line())
+            else:
+                pass_to_rank0(known, known.line(), known.exit_code)
+            sys.exit(known.exit_code)
         if os.environ.get("LANDSCAPE_DEBUG"):
             raise
         line = (
@@ -93,17 +99,83 @@ def main() -> None:
         else:
             pass_to_rank0(exc, line, INTERNAL_ERROR)
         sys.exit(INTERNAL_ERROR)
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this code, silently
+        interrupted()
     if isinstance(code, int) and code:
         sys.exit(code)
 
 
+def _env_int(name: str) -> int | None:
+    try:
+        return int(os.environ.get(name, ""))
+    except ValueError:
+        return None
+
+
 def is_main_process() -> bool:
-    """False on the ranks other than 0 of a torchrun run (RANK set by torchrun)."""
-    return int(os.environ.get("RANK", "0")) == 0
+    """False on the ranks other than 0 of a torchrun run (RANK and a WORLD_SIZE above 1, both
+    set by torchrun); a RANK without a world of several processes is one process, which
+    prints (a WORLD_SIZE that is not a number is refused with a line from this one)."""
+    return not under_torchrun() or _env_int("RANK") in (0, None)
 
 
 def under_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return (_env_int("WORLD_SIZE") or 1) > 1
+
+
+def interrupted() -> None:
+    """Ctrl-C: one line, exit 130."""
+    settle()
+    error_line("interrupted")
+    sys.exit(INTERRUPTED)
+
+
+WRITE_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large",
+    errno.EPIPE: "the reader of the output closed it (broken pipe)",
+}
+MEMORY_WORDS = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def known_failure(exc: Exception, names: set[str]) -> LandscapeError | None:
+    """Failures that are not bugs though no check raised them as the user's: the output
+    could not be written (a full disk, a closed pipe), the memory ran out, an input nested
+    deeper than Python recurses. None for anything else (an internal error)."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:
+        _silence_stdout()
+        where = f"'{exc.filename}'" if exc.filename else "the output (standard output)"
+        return InputError(
+            f"writing {where} failed: {WRITE_ERRORS[exc.errno]}",
+            "free some space, or write the output elsewhere",
+        )
+    if {"MemoryError", "OutOfMemoryError"} & names or (
+        isinstance(exc, RuntimeError) and any(w in str(exc) for w in MEMORY_WORDS)
+    ):
+        first = " ".join(str(exc).split())[:200]
+        return InputError(
+            f"the run needs more memory than is free ({type(exc).__name__}: {first})",
+            "ask for less: fewer examples or smaller batches (--samples, --batch-size), "
+            "fewer points, products or eigenvalues",
+        )
+    if isinstance(exc, RecursionError):
+        return InputError(
+            "an input is nested too deeply to read (Python's recursion limit was reached)",
+            "flatten the nesting of the files and values given",
+        )
+    return None
+
+
+def _silence_stdout() -> None:
+    """After a failed write to stdout, the interpreter's own flush at exit would fail again
+    (a second message): what is left goes to /dev/null."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def settle() -> None:

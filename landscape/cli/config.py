@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from landscape.errors import InputError
+from landscape.nesting import parsed
 
 CONFIG_NAME = "landscape.toml"
 PYPROJECT_NAME = "pyproject.toml"
@@ -53,7 +54,7 @@ def find_config(path: str | Path | None = None, cwd: Path | None = None) -> Path
 def _read(file: Path) -> dict:
     try:
         with open(file, "rb") as f:
-            return tomllib.load(f)
+            return parsed(tomllib.load, f, f"config file '{file}'")
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"config file '{file}' is not valid TOML ({exc})", "fix the file") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import typer
 
 from landscape.api import defaults as D
-from landscape.errors import LandscapeError
+from landscape.errors import InputError, LandscapeError
 
 ALL = (  # the analyses of a problem
     "spectrum",
@@ -320,12 +320,51 @@ def all_names() -> list[str]:
     return list(dict.fromkeys(o.name for o in TABLE))
 
 
+INT64 = (-(2**63), 2**63 - 1)  # what an integer option may hold (torch's and numpy's seeds)
+
+
+def shown_int(value) -> str:
+    """An integer as the user wrote it, a long one shortened: `99999…9999 (400 digits)`."""
+    text = str(value).strip()
+    return text if len(text) <= 24 else f"{text[:6]}…{text[-4:]} ({len(text.lstrip('-+'))} digits)"
+
+
+def check_int64(value, where: str) -> None:
+    """An integer beyond 64 bits (an option's, or a config value's) as the user's error."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not INT64[0] <= value <= INT64[1]:
+            raise InputError(
+                f"{where} {shown_int(value)} is beyond the 64-bit integer range",
+                "give a value between -9223372036854775808 and 9223372036854775807",
+            )
+
+
+def _int64(flag: str, value) -> int:
+    """click's integer conversion, bounded to 64 bits, the wrong value shortened."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        try:
+            number = int(str(value).strip(), 10)
+        except ValueError:
+            raise _bad(flag, f"{shown_int(value)!r} is not a valid integer") from None
+    if not INT64[0] <= number <= INT64[1]:
+        raise _bad(flag, f"{shown_int(value)} is beyond the 64-bit integer range")
+    return number
+
+
+def _bad(flag: str, message: str) -> Exception:
+    return typer.BadParameter(message)  # typer names the option and the command
+
+
 def _annotation(o: Option):
     if o.argument:
         return Annotated[o.type | None, typer.Argument(help=o.help, show_default=False)]
     shown = "" if o.default is None or o.default is False else f" [default: {o.default}]"
     kind = list[str] if o.type is list else o.type
-    info = typer.Option(o.flag, help=o.help + shown, metavar=o.metavar, show_default=False)
+    extra = {"parser": functools.partial(_int64, o.flag)} if o.type is int else {}
+    metavar = o.metavar or ("INTEGER" if o.type is int else None)
+    info = typer.Option(o.flag, help=o.help + shown, metavar=metavar, show_default=False, **extra)
     return Annotated[kind | None, info]
 
 

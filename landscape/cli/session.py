@@ -22,12 +22,13 @@ from landscape.cli.config import (
     rebased,
     resolve_with_sources,
 )
-from landscape.cli.options import Option, all_names, defaults, options_of
+from landscape.cli.options import Option, all_names, check_int64, defaults, options_of
 from landscape.distributed import World, check_shardable, world_from_env
 from landscape.errors import InputError
 from landscape.labels import LabelConvention
 from landscape.load import load_checkpoint, open_data
 from landscape.losses import get_loss, is_loss_name
+from landscape.nesting import parsed as parsed_json
 from landscape.problem import Problem, build_problem
 from landscape.render.files import check_outputs, output_path
 
@@ -322,7 +323,7 @@ def _factory_kwargs(value) -> dict | None:
     if value is None or isinstance(value, dict):
         return value
     try:
-        parsed = json.loads(value)
+        parsed = parsed_json(json.loads, value, "--factory-kwargs")
     except ValueError as exc:
         raise InputError(
             f"--factory-kwargs '{value}' is not JSON ({exc})", """write e.g. '{"hidden": 64}'"""
@@ -361,6 +362,7 @@ def _check_range(o: Option, value, source: str) -> None:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
     name = _where(o, source)
+    check_int64(value, name)
     if o.least is not None and value < o.least:
         raise InputError(
             f"{name} must be an integer ≥ {o.least}, got {value}",

@@ -13,6 +13,7 @@ from pathlib import Path
 from landscape.analyses.gate import Relative, Threshold
 from landscape.analyses.sharpness import Metric
 from landscape.errors import InputError
+from landscape.nesting import parsed
 
 KEYS = ("max", "min", "max_increase", "max_decrease")  # of a [gate] table's entries
 
@@ -108,7 +109,7 @@ def read_gate_file(path) -> dict:
         raise InputError(f"gate file '{path}' not found", "check the --gate path")
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            data = parsed(tomllib.load, fh, f"gate file '{path}'")
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"gate file '{path}' is not valid TOML ({exc})", "fix the file") from None
     return data.get("gate", data)
@@ -120,7 +121,7 @@ def load_baseline(path) -> dict[str, Metric]:
     if not path.is_file():
         raise InputError(f"baseline report '{path}' not found", "check the --baseline path")
     try:
-        data = json.loads(path.read_text())
+        data = parsed(json.loads, path.read_text(), f"baseline '{path}'")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(
             f"baseline '{path}' is not JSON ({exc})",
@@ -158,16 +159,36 @@ def resolve_relative(
                 f"the baseline {baseline_name} has no metric '{r.metric}'",
                 f"it holds: {', '.join(sorted(baseline)) or 'nothing'}",
             )
-        base = baseline[r.metric].value
+        base = _baseline_value(baseline[r.metric], r.metric, baseline_name)
         step = abs(base) * r.amount / 100 if r.percent else r.amount
         shown = f"{r.amount:g}%" if r.percent else f"{r.amount:g}"
         kind = "max" if r.kind == "max_increase" else "min"
         limit = base + step if kind == "max" else base - step
+        if not math.isfinite(limit):
+            raise InputError(
+                f"the {r.metric} {r.kind} {shown} over the baseline {baseline_name}'s "
+                f"{base:.6g} overflows (the limit would be {limit}: a gate that cannot fail)",
+                "give a smaller change, or check the baseline's value",
+            )
         word = "increase" if kind == "max" else "decrease"
         out.append(
             Threshold(r.metric, kind, limit, f"baseline {base:.6g} {word} ≤ {shown} ({r.source})")
         )
     return out
+
+
+def _baseline_value(metric: Metric, name: str, baseline_name: str | None) -> float:
+    """A baseline value a limit is made from: finite, and so is its error bound."""
+    bound = metric.error_bound
+    if not math.isfinite(metric.value) or not (
+        bound is None or (isinstance(bound, int | float) and math.isfinite(bound))
+    ):
+        raise InputError(
+            f"the baseline {baseline_name} gives {name} = {metric.value} ± {bound}, which is "
+            "not finite: no limit can be made from it",
+            "save the baseline again from a run whose metric was finite",
+        )
+    return metric.value
 
 
 def _number(value, label: str) -> float:

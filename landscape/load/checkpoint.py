@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from landscape.checks import check_state_tensors
 from landscape.errors import InputError
 from landscape.load.common import corrupt, decode, first
 from landscape.load.export import load_pt2
@@ -385,5 +386,6 @@ def _load_state(
                 and saved.dtype != t.dtype
             ):
                 t.data = t.data.to(saved.dtype)
+    check_state_tensors(state, path)
     model.load_state_dict(state, strict=False)
     return missing if partial else []

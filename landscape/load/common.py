@@ -30,7 +30,7 @@ def corrupt(path: Path, exc: BaseException, what: str = "checkpoint") -> InputEr
 def decode(value: str) -> Any:
     try:
         return json.loads(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return value
 
 

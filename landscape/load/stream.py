@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from landscape.checks import check_unsized, error_text
 from landscape.errors import InputError, LandscapeError
 from landscape.inputs import Inputs, cast, num_examples, take
 
@@ -107,7 +108,7 @@ class Stream:
             raise
         except Exception as exc:
             raise InputError(
-                f"reading the data from {self.origin} failed: {type(exc).__name__}: {exc}",
+                f"reading the data from {self.origin} failed: {error_text(exc)}",
                 "fix the Dataset or DataLoader (it is read again on every pass)",
             ) from exc
 
@@ -185,6 +186,7 @@ class SequentialStream(Stream):
             examples = batches = 0
             for _, y in self._reading():
                 examples, batches = examples + len(y), batches + 1
+                check_unsized(examples, self.origin, self.stop)
             self._counts = (examples, batches)
         return self._counts
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from landscape.analyses.sharpness.optimizer_state import check_optimizer_state
 from landscape.analyses.sharpness.preconditioned import lanczos_solver, preconditioned_sharpness
 from landscape.analyses.sharpness.report import AdamReport, DiagonalFit
 from landscape.curvature.base import CurvatureOperator
@@ -73,7 +74,7 @@ def optimizer_state_of(metadata: dict) -> dict | None:
     for key in OPTIMIZER_KEYS:
         value = metadata.get(key)
         if isinstance(value, dict) and "state" in value and "param_groups" in value:
-            return value
+            return check_optimizer_state(value)
     return None
 
 

@@ -14,6 +14,12 @@ import torch
 from torch import Tensor
 
 from landscape.analyses.spectrum import SolverInfo
+from landscape.analyses.surface.checks import (
+    check_directions,
+    check_points,
+    check_range,
+    check_values,
+)
 from landscape.analyses.surface.directions import (
     Direction,
     file_directions,
@@ -60,6 +66,8 @@ def analyse_surface(
     """The surface; `on_eigen(eig)` sees the Hessian solve before the grid (to stop there)."""
     start = time.perf_counter()
     tell = progress or (lambda stage, n: None)
+    check_range(settings.lo, settings.hi, "range of the grid")
+    check_points(settings.grid**settings.dims, f"a grid of {settings.grid} per direction")
     loss, gradient = problem.loss_and_gradient()
     op = None
     eig = None
@@ -82,6 +90,7 @@ def analyse_surface(
         directions = file_directions(problem, settings.files, settings.normalize)
     else:
         directions = random_directions(problem, settings.dims, settings.normalize, settings.seed)
+    check_directions(directions, settings.dims, len(settings.files))
     x = axis(settings)
     coords = grid_coords(x, settings.dims)
     evaluation = point_losses(
@@ -98,6 +107,8 @@ def analyse_surface(
     curvature = _curvature(op, directions)
     quadratic = _quadratic(coords, loss, slopes, curvature)
     losses = evaluation.losses
+    check_values(losses, coords, "loss", "the grid point ({})")
+    check_values(quadratic, coords, "quadratic model", "the grid point ({})")
     return SurfaceReport(
         dims=settings.dims,
         x=x.tolist(),

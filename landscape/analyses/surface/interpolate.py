@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from landscape.analyses.surface.checks import check_end, check_points, check_range, check_values
 from landscape.analyses.surface.report import (
     Barrier,
     Endpoint,
@@ -24,6 +25,7 @@ from landscape.analyses.surface.report import (
     InterpolationSettings,
     Taylor,
 )
+from landscape.checks import check_model_tensors
 from landscape.curvature import HessianOperator
 from landscape.errors import InputError
 from landscape.problem import Problem, flatten
@@ -46,6 +48,7 @@ class Ends:
 
 def match_ends(problem: Problem, model_b: nn.Module, path_a: str, path_b: str) -> Ends:
     """B's θ and buffers, after checking that B has A's tensors (names and shapes)."""
+    check_model_tensors(model_b)
     model_b = model_b.to(dtype=problem.dtype, device=problem.device)
     state_a, state_b = problem.model.state_dict(), model_b.state_dict()
     missing = [n for n in state_a if n not in state_b]
@@ -68,7 +71,7 @@ def match_ends(problem: Problem, model_b: nn.Module, path_a: str, path_b: str) -
     named_b = dict(model_b.named_parameters())
     buffers = [n for n, b in problem.model.named_buffers() if b.dtype.is_floating_point]
     names = set(problem.names)
-    return Ends(
+    ends = Ends(
         path_a,
         path_b,
         list(problem.params),
@@ -77,6 +80,8 @@ def match_ends(problem: Problem, model_b: nn.Module, path_a: str, path_b: str) -
         {n: state_b[n].detach().clone() for n in buffers},
         sum(1 for n, _ in problem.model.named_parameters() if n not in names),
     )
+    check_end(ends.theta_b, ends.buffers_b, path_b, problem.dtype)
+    return ends
 
 
 def _first(items: list[str], n: int = 3) -> str:
@@ -110,6 +115,8 @@ def analyse_interpolation(
             "leave out reset_bn",
             "reset_bn",
         )
+    check_range(settings.lo, settings.hi, "range of α")
+    check_points(settings.steps, f"{settings.steps} values of α")
     alphas = alphas_of(settings)
     loss, right, has_classes = [], [], True
     for i, a in enumerate(alphas.tolist()):
@@ -128,18 +135,20 @@ def analyse_interpolation(
         endpoints.append(end)
         products += n
     a, b = endpoints
+    taylor = Taylor(
+        [a.loss + x * a.slope + 0.5 * x * x * a.curvature for x in alphas.tolist()],
+        [b.loss + (x - 1) * b.slope + 0.5 * (x - 1) ** 2 * b.curvature for x in alphas.tolist()],
+    )
+    at = alphas.reshape(-1, 1)
+    check_values(torch.tensor(loss, dtype=torch.float64), at, "loss", "α = {}")
+    for values in (taylor.from_a, taylor.from_b):
+        check_values(torch.tensor(values, dtype=torch.float64), at, "Taylor model", "α = {}")
     return InterpolationReport(
         alphas=alphas.tolist(),
         loss=loss,
         accuracy=right if has_classes else None,
         barrier=barrier(alphas.tolist(), loss, a.loss, b.loss),
-        taylor=Taylor(
-            [a.loss + x * a.slope + 0.5 * x * x * a.curvature for x in alphas.tolist()],
-            [
-                b.loss + (x - 1) * b.slope + 0.5 * (x - 1) ** 2 * b.curvature
-                for x in alphas.tolist()
-            ],
-        ),
+        taylor=taylor,
         endpoints=endpoints,
         buffers=_buffers_phrase(ends, settings),
         distance=float(delta.double().norm()),

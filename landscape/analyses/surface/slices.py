@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from landscape.analyses.surface.checks import check_range, check_values
 from landscape.analyses.surface.directions import filter_normalised_direction
 from landscape.problem import Problem
 
@@ -35,6 +36,7 @@ class LossSlice:
 
 def slice_grid(radius: float, points: int) -> Tensor:
     """`points` values of t evenly spaced over [−radius, radius] (float64)."""
+    check_range(-radius, radius, "slices' interval")
     return torch.linspace(-radius, radius, points, dtype=torch.float64)
 
 
@@ -53,7 +55,14 @@ def loss_slice(problem: Problem, direction: Tensor, t: Tensor) -> tuple[list[flo
             break
         for s in {(pairs[i - 1][0] + pairs[i][0]) / 2, (pairs[i][0] + pairs[i + 1][0]) / 2}:
             bisect.insort(pairs, (s, problem.loss_at(theta + s * direction)))
-    return [s for s, _ in pairs], [v for _, v in pairs]
+    ts, values = [s for s, _ in pairs], [v for _, v in pairs]
+    check_values(
+        torch.tensor(values, dtype=torch.float64),
+        torch.tensor(ts, dtype=torch.float64),
+        "loss on a slice",
+        "t = {}",
+    )
+    return ts, values
 
 
 def sharpest_bend(pairs: list[tuple[float, float]]) -> int | None:
