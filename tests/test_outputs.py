@@ -378,7 +378,7 @@ class Tiny:
 
 
 def test_emit_on_a_full_stdout_writes_no_file(tmp_path, monkeypatch):
-    from landscape.cli.app import emit
+    from landscape.cli.output import emit
 
     class Full:
         def write(self, text):
@@ -399,7 +399,7 @@ def test_emit_on_a_full_stdout_writes_no_file(tmp_path, monkeypatch):
 EMIT = """
 import sys
 from dataclasses import dataclass
-from landscape.cli.app import emit, error_line
+from landscape.cli.output import emit, error_line
 from landscape.errors import LandscapeError
 from landscape.render.writers import Rendered
 

@@ -9,9 +9,9 @@ import re
 
 from cli import run
 
-from landscape.cli.app import Heartbeat
+from landscape.cli.progress import Heartbeat
 
-app_module = importlib.import_module("landscape.cli.app")
+app_module = importlib.import_module("landscape.cli.progress")
 
 
 class Clock:

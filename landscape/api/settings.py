@@ -132,8 +132,7 @@ def memory_of(value, name: str = "basis_memory") -> int | None:
     if not 1 <= n < float("inf"):
         raise InputError(
             f"{name} {value!r} is not a memory size",
-            f"give bytes or a size with a unit, e.g. {name}='2GB' (also kB, MB, TB, KiB, MiB, "
-            "GiB)",
+            f"give bytes or a size with a unit, e.g. {name}='2GB' (also kB, MB, TB, KiB, MiB, GiB)",
             name,
         )
     return int(n)

@@ -163,7 +163,7 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
     """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
     its metadata supplied: everything but the data."""
     if log:  # a run starts: no line is left from an earlier one in this process
-        from landscape.cli.app import NOTES
+        from landscape.cli.output import NOTES
 
         NOTES.clear()
     options, config, sources = resolve(command, cli)
@@ -276,7 +276,7 @@ def _check_regex_ends(pattern: str, model, where: str) -> None:
 
 def _say_later(line: str) -> None:
     """Said on stderr with the answer (a run that fails says its one error line alone)."""
-    from landscape.cli.app import note
+    from landscape.cli.output import note
 
     note(line)
 

@@ -1,7 +1,7 @@
 """The output formats as writers: each turns a rendered report into the files it asked for.
 
 A command produces one `Rendered` (the report, its terminal view, its figures and, for the
-gate, its JUnit XML); the sink (`cli.app.emit`) asks every registered writer for its files,
+gate, its JUnit XML); the sink (`cli.output.emit`) asks every registered writer for its files,
 writes them all or none, then prints the JSON or the terminal view. A new format is one more
 function in `WRITERS`.
 """

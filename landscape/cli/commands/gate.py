@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 from landscape.analyses.metric_names import METRICS, TAYLOR
-from landscape.cli.app import app, emit, log, progress
+from landscape.cli.app import app
 from landscape.cli.options import command
+from landscape.cli.output import emit, log
+from landscape.cli.progress import progress
 from landscape.render.writers import Rendered, lazy
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from landscape.cli.app import app, emit, log
+from landscape.cli.app import app
 from landscape.cli.options import command
+from landscape.cli.output import emit, log
 from landscape.render.writers import Rendered, lazy
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from landscape.cli.app import app, emit, log, progress, require_converged
+from landscape.cli.app import app, require_converged
 from landscape.cli.options import command
+from landscape.cli.output import emit, log
+from landscape.cli.progress import progress
 from landscape.render.writers import Rendered, lazy
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from landscape.cli.app import app, emit, log, progress
+from landscape.cli.app import app
 from landscape.cli.options import command
+from landscape.cli.output import emit, log
+from landscape.cli.progress import progress
 from landscape.errors import LandscapeError
 from landscape.render.writers import Rendered, lazy
 
