@@ -179,8 +179,8 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
         from sample_models import SAMPLE_CHECKPOINT
 
         options["model"] = SAMPLE_CHECKPOINT
-        if log:
-            log(
+        if log:  # said with the answer, so that a bad option's one line stands alone
+            _say_later(
                 f"No model given: analysing the bundled sample {SAMPLE_CHECKPOINT.name} "
                 "(a 3.3k-parameter tanh MLP classifier)."
             )

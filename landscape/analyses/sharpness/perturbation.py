@@ -33,6 +33,7 @@ from landscape.analyses.sharpness.report import (
     AverageSharpness,
     EpsSharpness,
 )
+from landscape.errors import InputError
 from landscape.problem import Problem
 
 
@@ -66,6 +67,19 @@ def box_ascent(
     return AscentResult(best, evaluations, kkt, alpha)
 
 
+def _finite(radius: Tensor, field: str, value: float) -> Tensor:
+    """The perturbation's scale, refused when it overflows the run's dtype (every figure
+    would be inf or NaN, printed as if it were an answer)."""
+    if not bool(torch.isfinite(radius).all()):
+        raise InputError(
+            f"{field}={value:g} makes the perturbation overflow in {radius.dtype} "
+            "(the loss there is not a number)",
+            f"give a smaller {field} (perturbations are relative to |θ|, e.g. 1e-3)",
+            field,
+        )
+    return radius
+
+
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
@@ -75,7 +89,7 @@ def eps_sharpness(
 ) -> EpsSharpness:
     """Keskar ε-sharpness: the ascent's increase in the box ε(|θ| + 1), in % of 1 + L."""
     theta = problem.flat_params()
-    radius = epsilon * (theta.abs() + 1)
+    radius = _finite(epsilon * (theta.abs() + 1), "eps_sharpness", epsilon)
     ascent = box_ascent(problem.loss_and_gradient, theta, radius, steps, _generator(seed))
     percent = 100 * ascent.increase / (1 + loss)
     return EpsSharpness(epsilon, percent, ascent.increase, ascent)
@@ -92,7 +106,7 @@ def adaptive_sharpness(
     """The size-weighted mean over consecutive parts of `chunk_size` examples of each part's
     ascent in the box ρ|θ| (m-sharpness)."""
     theta = problem.flat_params()
-    radius = rho * theta.abs()
+    radius = _finite(rho * theta.abs(), "rho", rho)
     gen = _generator(seed)
     total, kkt, evaluations = 0.0, 0, 0
     parts = problem.subsets(chunk_size)
@@ -112,7 +126,7 @@ def average_sharpness(
 ) -> AverageSharpness:
     """E[L(θ+δ) − L(θ)], δ ~ N(0, ρ²θ²), from `samples` antithetic pairs ±δ."""
     theta = problem.flat_params()
-    sigma = rho * theta.abs()
+    sigma = _finite(rho * theta.abs(), "avg_rho", rho)
     gen = _generator(seed)
     values = []
     for _ in range(samples):
