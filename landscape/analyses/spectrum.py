@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from landscape.curvature import BlockOperator, CurvatureOperator
 from landscape.estimators.basis import BasisBudget
 from landscape.estimators.lanczos import extreme_eigenpairs
-from landscape.estimators.psd import psd_bottom
+from landscape.estimators.psd import CLUSTER_AT_ZERO, psd_bottom
 from landscape.estimators.results import BasisInfo, Eigenpair, EigenResult, TraceEstimate
 from landscape.estimators.slq import SpectralDensity, spectral_density
 from landscape.estimators.trace import hutchpp_trace
@@ -80,6 +80,7 @@ class SpectrumReport(Report):
     density: SpectralDensity | None = None
     per_layer: list[LayerSpectrum] | None = None
     bottom_note: str | None = None  # what the bottom end's values do and do not certify
+    bottom_intervals: bool = False  # each bottom pair is the interval [0, 2·value] (PSD)
     distributed: dict | None = None  # world_size, backend, examples_per_rank (torchrun)
     eigen: EigenResult | None = field(default=None, repr=False)  # vectors, not serialised
 
@@ -126,7 +127,8 @@ def analyse_spectrum(
         )
     layers = _per_layer(problem, op, settings) if settings.per_layer else None
     report = _report(problem, op, settings, eig, trace, density, layers, products0, start)
-    return replace(report, bottom_note=note)
+    intervals = note is not None and note.startswith(CLUSTER_AT_ZERO)
+    return replace(report, bottom_note=note, bottom_intervals=intervals)
 
 
 def _eigenpairs(op: CurvatureOperator, settings: SpectrumSettings, progress):

@@ -9,6 +9,8 @@ import torch
 
 from landscape.estimators.results import Eigenpair, EigenResult
 
+CLUSTER_AT_ZERO = "a cluster at 0"  # how psd_bottom's note begins: its pairs are intervals
+
 
 def psd_bottom(
     op, eig: EigenResult, tol: float, recount=None, name: str = "G"
@@ -39,9 +41,9 @@ def psd_bottom(
         bottom = _intervals(op, eig, limit)
     listed = [e for e in bottom if e.converged] or bottom[:1]
     note = (
-        f"a cluster at 0 ({name} is PSD): the i-th smallest eigenvalue lies in [0, μ_i], μ_i the "
-        "largest Rayleigh quotient on the span of the first i Ritz vectors (no multiplicity "
-        "can undercut it), printed as μ_i/2 ± μ_i/2"
+        f"{CLUSTER_AT_ZERO} ({name} is PSD): the i-th smallest eigenvalue lies in [0, μ_i], "
+        "μ_i the largest Rayleigh quotient on the span of the first i Ritz vectors (no "
+        "multiplicity can undercut it; as a pair μ_i/2 ± μ_i/2)"
     )
     if len(listed) < len(bottom):
         note += (
