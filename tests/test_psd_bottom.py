@@ -125,3 +125,27 @@ def test_the_cli_reports_intervals_that_hold_the_dense_truth(
     assert "i-th smallest lies in" in text.out and "λ_min            in [0, " in text.out
     upper = report["bottom"][0]["value"] + report["bottom"][0]["error_bound"]
     assert f"[0, {upper:.3g}]" in text.out
+
+
+@pytest.mark.parametrize(
+    ("curvature", "k", "extra"),
+    [
+        ("ggn", 12, {"max_products": 40}),  # a capped solve, its re-solve and the intervals
+        ("hessian", 3, {"trace": True, "density": True, "per_layer": True, "density_starts": 2}),
+        ("ef", 5, {"multiplicity_check": True}),
+    ],
+)
+def test_the_progress_bound_holds_every_product(curvature, k, extra):
+    """The spectrum's progress total is `product_bound`: it used to be the cap alone (or
+    1,000) and showed 1419/1000; a capped run with a re-solve takes more than its cap."""
+    from landscape.analyses.spectrum import product_bound
+
+    problem = classification_problem(n=60, sizes=(4, 8, 3), seed=2)
+    op = make_operator(curvature, problem)
+    settings = settings_for("spectrum", problem.num_params, k=k, **extra)
+    seen = []
+    report = analyse_spectrum(problem, op, settings, progress=lambda _stage, n: seen.append(n))
+    bound = product_bound(problem, settings)
+    assert report.products == op.calls and max(seen, default=0) <= report.products <= bound
+    if "max_products" in extra:
+        assert report.products > extra["max_products"]  # the old total was exceeded

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from landscape.curvature import BlockOperator, CurvatureOperator
 from landscape.estimators.basis import BasisBudget
-from landscape.estimators.lanczos import extreme_eigenpairs
+from landscape.estimators.lanczos import extreme_eigenpairs, solve_bound
 from landscape.estimators.psd import CLUSTER_AT_ZERO, psd_bottom
 from landscape.estimators.results import BasisInfo, Eigenpair, EigenResult, TraceEstimate
 from landscape.estimators.slq import SpectralDensity, spectral_density
@@ -129,6 +129,23 @@ def analyse_spectrum(
     report = _report(problem, op, settings, eig, trace, density, layers, products0, start)
     intervals = note is not None and note.startswith(CLUSTER_AT_ZERO)
     return replace(report, bottom_note=note, bottom_intervals=intervals)
+
+
+def product_bound(problem: Problem, settings: SpectrumSettings) -> int:
+    """The most products `analyse_spectrum` takes: the solve (`solve_bound`), its re-solve with
+    the multiplicity check when the bottom is a cluster (unless the check was asked for) and
+    twice k_bottom products for [0, μ_i]; the trace's samples, the density's starts × steps,
+    and each layer's solve and trace, each only when asked for."""
+    k, p = settings.k_top + settings.k_bottom, problem.num_params
+    solve = solve_bound(p, k, settings.max_products) if k else 0
+    if settings.k_bottom:
+        solve = solve * (1 if settings.multiplicity_check else 2) + 2 * settings.k_bottom
+    trace = settings.trace_samples if settings.trace else 0
+    density = settings.density_starts * settings.density_steps if settings.density else 0
+    layers = 0
+    if settings.per_layer:
+        layers = sum(solve_bound(b.size, 1) + trace for b in problem.blocks())
+    return solve + trace + density + layers
 
 
 def _eigenpairs(op: CurvatureOperator, settings: SpectrumSettings, progress):
