@@ -34,13 +34,17 @@ def test_the_bottom_of_a_singular_psd_curvature_is_exactly_zero(loss, curvature,
 
 
 def test_a_full_rank_curvature_is_solved_at_both_ends():
-    problem = classification_problem(n=200, sizes=(4, 3, 3), loss="cross-entropy", seed=1)
+    # mse: no softmax shift directions (under cross-entropy G has hidden + 1 exact zeros, see
+    # test_psd_bottom.py); λ_min = 2.8e-5 is clear of 0, so the Ritz certificates stand
+    problem = classification_problem(n=200, sizes=(4, 3, 3), loss="mse", seed=1)
     op = make_operator("ggn", problem)
-    assert op.rank_bound() >= problem.num_params  # 400 ≥ p = 27: no exact zeros promised
+    assert op.rank_bound() >= problem.num_params  # 600 ≥ p = 27: no exact zeros promised
     report = analyse_spectrum(problem, op, settings_for("spectrum", problem.num_params, k=2))
     assert report.bottom_note is None
     exact = torch.linalg.eigvalsh(dense_ggn(problem))
-    assert report.bottom[0].value == pytest.approx(float(exact[0]), abs=1e-6 * float(exact[-1]))
+    assert float(exact[0]) > 1e-5 * float(exact[-1])
+    for e, lam in zip(report.bottom, exact, strict=False):
+        assert e.converged and abs(e.value - float(lam)) <= e.error_bound + 1e-12
 
 
 def null_space_problem():
@@ -74,7 +78,8 @@ def test_a_hessian_null_space_is_never_skipped_over():
     # ... the spectrum sees the cluster at the bottom and counts its copies.
     settings = settings_for("spectrum", problem.num_params, k=2, k_bottom=5)
     report = analyse_spectrum(problem, H, settings)
-    assert len(report.bottom) == 5 and report.bottom_note is None
+    assert len(report.bottom) == 5  # the ranks are the solver's count, and the note says so
+    assert "the i-th listed may not be the i-th smallest" in report.bottom_note
     assert all(abs(e.value) <= e.error_bound + 1e-10 * scale for e in report.bottom)
     # More than its locked re-solves can count: only the copies found, and a note.
     settings = settings_for("spectrum", problem.num_params, k=2, k_bottom=12)

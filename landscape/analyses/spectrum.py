@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 
 from landscape.curvature import BlockOperator, CurvatureOperator
 from landscape.estimators.basis import BasisBudget
-from landscape.estimators.lanczos import extreme_eigenpairs
+from landscape.estimators.lanczos import extreme_eigenpairs, solve_bound
+from landscape.estimators.psd import CLUSTER_AT_ZERO, psd_bottom
 from landscape.estimators.results import BasisInfo, Eigenpair, EigenResult, TraceEstimate
 from landscape.estimators.slq import SpectralDensity, spectral_density
 from landscape.estimators.trace import hutchpp_trace
@@ -78,7 +79,8 @@ class SpectrumReport(Report):
     device: str
     density: SpectralDensity | None = None
     per_layer: list[LayerSpectrum] | None = None
-    bottom_note: str | None = None  # why the bottom eigenvalues are exactly 0, when they are
+    bottom_note: str | None = None  # what the bottom end's values do and do not certify
+    bottom_intervals: bool = False  # each bottom pair is the interval [0, 2·value] (PSD)
     distributed: dict | None = None  # world_size, backend, examples_per_rank (torchrun)
     eigen: EigenResult | None = field(default=None, repr=False)  # vectors, not serialised
 
@@ -125,7 +127,25 @@ def analyse_spectrum(
         )
     layers = _per_layer(problem, op, settings) if settings.per_layer else None
     report = _report(problem, op, settings, eig, trace, density, layers, products0, start)
-    return replace(report, bottom_note=note)
+    intervals = note is not None and note.startswith(CLUSTER_AT_ZERO)
+    return replace(report, bottom_note=note, bottom_intervals=intervals)
+
+
+def product_bound(problem: Problem, settings: SpectrumSettings) -> int:
+    """The most products `analyse_spectrum` takes: the solve (`solve_bound`), its re-solve with
+    the multiplicity check when the bottom is a cluster (unless the check was asked for) and
+    twice k_bottom products for [0, μ_i]; the trace's samples, the density's starts × steps,
+    and each layer's solve and trace, each only when asked for."""
+    k, p = settings.k_top + settings.k_bottom, problem.num_params
+    solve = solve_bound(p, k, settings.max_products) if k else 0
+    if settings.k_bottom:
+        solve = solve * (1 if settings.multiplicity_check else 2) + 2 * settings.k_bottom
+    trace = settings.trace_samples if settings.trace else 0
+    density = settings.density_starts * settings.density_steps if settings.density else 0
+    layers = 0
+    if settings.per_layer:
+        layers = sum(solve_bound(b.size, 1) + trace for b in problem.blocks())
+    return solve + trace + density + layers
 
 
 def _eigenpairs(op: CurvatureOperator, settings: SpectrumSettings, progress):
@@ -140,16 +160,48 @@ def _eigenpairs(op: CurvatureOperator, settings: SpectrumSettings, progress):
     else:
         eig = _solve(op, settings, k_bottom, progress, settings.multiplicity_check)
     if not null:
-        if not settings.multiplicity_check and _clustered(eig.bottom, eig.scale):
-            eig = _solve(op, settings, k_bottom, progress, True)  # count the cluster's copies
-            return _cluster_cut(eig)
-        return eig, None
+        return _bottom_end(op, settings, eig, progress)
     zeros = [Eigenpair(0.0, 0.0, True) for _ in range(settings.k_bottom)]
     note = (
         f"exactly 0 (not solved for): rank {op.name} ≤ {rank} < p = {op.num_params}, "
         f"so its {op.num_params - rank} smallest eigenvalues or more are 0"
     )
     return replace(eig, bottom=zeros), note
+
+
+def _bottom_end(op, settings: SpectrumSettings, eig: EigenResult, progress):
+    """The solved bottom end as far as it is certified, and a note on it.
+
+    A PSD operator whose bottom reaches 0 gives intervals [0, μ_i] that hold its i-th smallest
+    eigenvalue whatever the multiplicities (`psd_bottom`). Otherwise a bottom that looks like
+    a cluster is re-solved with the multiplicity check, and values past a cluster it could not
+    count are left out (`_cluster_cut`); the ranks of the rest are the solver's count, which
+    locked re-solves support but cannot certify (`_rank_note`)."""
+    checked = settings.multiplicity_check
+    k_bottom = len(eig.bottom)
+    recount = None if checked else (lambda: _solve(op, settings, k_bottom, progress, True))
+    if op.psd and eig.bottom:
+        psd, note = psd_bottom(op, eig, settings.tol, recount, name=op.name)
+        if note is not None:
+            return psd, note
+    if not eig.bottom or not _clustered(eig.bottom, eig.scale):
+        return eig, None
+    eig = eig if checked else recount()  # count the cluster's copies
+    cut, note = _cluster_cut(eig)
+    return cut, note or _rank_note(eig, op.num_params)
+
+
+def _rank_note(eig: EigenResult, p: int) -> str | None:
+    """None when the Krylov space grew to all p dimensions: its Ritz values are then every
+    eigenvalue with its multiplicity, and the ranks are exact."""
+    if eig.krylov_dim >= p:
+        return None
+    return (
+        f"a cluster at the bottom (multiplicity check: {eig.multiplicity or 'unfinished'}): "
+        "each bound holds some eigenvalue, but a Krylov method cannot certify ranks in a "
+        "cluster (it may hold one copy of a repeated eigenvalue), so the i-th listed may not "
+        "be the i-th smallest"
+    )
 
 
 def _solve(op, settings: SpectrumSettings, k_bottom: int, progress, multiplicity: bool):

@@ -202,8 +202,9 @@ TABLE: tuple[Option, ...] = (
       ("spectrum",)),
     Opt("trace_samples", int, LIB, "Products for the Hutch++ trace (default 60; giving it "
       "asks for --trace).", ("spectrum",), least=3),
-    Opt("density", bool, LIB, "Spectral density by stochastic Lanczos quadrature, and the "
-      "share of negative eigenvalues from it.", ("spectrum",)),
+    Opt("density", bool, LIB, "Spectral density by stochastic Lanczos quadrature, and "
+      "intervals that hold the share and mass of negative eigenvalues (no point value).",
+      ("spectrum",)),
     Opt("density_starts", int, LIB, "SLQ random starts.", ("spectrum",), least=1),
     Opt("density_steps", int, LIB, "SLQ Lanczos steps.", ("spectrum",), least=2),
     Opt("per_layer", bool, LIB, "Top eigenvalue (and trace, with --trace) of each "
@@ -258,7 +259,8 @@ TABLE: tuple[Option, ...] = (
       ("sharpness", "gate"), least=1),
     Opt("avg_samples", int, LIB, "Gaussian perturbations (each at ±δ) for the average case.",
       ("sharpness", "gate"), least=2),
-    Opt("slice_points", int, LIB, "Points per 1D loss slice.", ("sharpness",), least=3),
+    Opt("slice_points", int, LIB, "Even grid of each 1D loss slice, before refinement "
+      "(up to as many points again where the drawn curve bends).", ("sharpness",), least=3),
     Opt("slice_radius", float, LIB, "Slices run over t ∈ [−r, r].", ("sharpness",),
       positive=True),
     Opt("gate", Path, None, "TOML file with the thresholds (its [gate] table); default: the "

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from landscape.errors import InputError
-from landscape.estimators.basis import Basis, BasisBudget, plan_basis
+from landscape.estimators.basis import MAX_BASIS, Basis, BasisBudget, plan_basis
 from landscape.estimators.orthogonality import Reorthogonalisation
 from landscape.estimators.results import Eigenpair, EigenResult
 
@@ -87,6 +87,14 @@ def default_budget(basis_vectors: int, wanted: int) -> int:
     """The products a solve takes at most unless capped: max(5 × the basis' vectors, 1000), plus
     PRODUCTS_PER_PAIR for each wanted eigenpair. A solve that converges stops sooner."""
     return max(5 * basis_vectors, 1000) + PRODUCTS_PER_PAIR * wanted
+
+
+def solve_bound(p: int, wanted: int, max_products: int | None = None) -> int:
+    """The most products one `extreme_eigenpairs` call takes: its cap (else `default_budget` at
+    the largest basis it can plan, min(MAX_BASIS, p) vectors) and the certificates' block of
+    `wanted`, twice from PARTIAL_FROM parameters on (the repeat with full passes has its own)."""
+    one = (max_products or default_budget(min(MAX_BASIS, p), wanted)) + wanted
+    return one * (2 if p >= PARTIAL_FROM else 1)
 
 
 def _check_request(p: int, k_top: int, k_bottom: int, tol: float) -> None:

@@ -40,7 +40,10 @@ def spectrum(cli: dict) -> None:
         )
     start = op.calls  # the vectors the operator was applied to, as the solver's cap counts
     with progress(
-        f"{op.name} spectrum", budget(settings), count=lambda: op.calls - start, bound=True
+        f"{op.name} spectrum",
+        budget(session.problem, settings),
+        count=lambda: op.calls - start,
+        bound=True,
     ):
         report = analyse_spectrum(session.problem, op, settings)
     report = replace(report, distributed=session.distributed())
@@ -55,12 +58,10 @@ def spectrum(cli: dict) -> None:
     )
 
 
-def budget(settings) -> int:
-    """The most products the spectrum may take: the eigen-solver's cap (the solver's own
-    default cap is 1000 or more; twice for the multiplicity check), the trace's samples and
-    the density's starts × steps, each only when asked for. The solver usually stops far
-    sooner, so the progress says "at most"."""
-    solve = (settings.max_products or 1000) * (2 if settings.multiplicity_check else 1)
-    trace = settings.trace_samples if settings.trace else 0
-    density = settings.density_starts * settings.density_steps if settings.density else 0
-    return solve + trace + density
+def budget(problem, settings) -> int:
+    """The most products the spectrum may take (`product_bound`: the solver's own default cap,
+    its re-solve, the trace, the density and the layers, each only when asked for). The solver
+    usually stops far sooner, so the progress says "at most"."""
+    from landscape.analyses.spectrum import product_bound
+
+    return product_bound(problem, settings)

@@ -25,6 +25,17 @@ def eigen_table(title: str, pairs, solver_tol: float | None = None) -> Table:
     return table
 
 
+def interval_table(pairs) -> Table:
+    """A PSD bottom at 0: the i-th smallest eigenvalue's interval [0, μ_i] (value ± bound)."""
+    table = Table(title="Bottom eigenvalues (PSD, a cluster at 0)", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("i-th smallest lies in", justify="right")
+    table.add_column("converged", justify="center")
+    for i, e in enumerate(pairs, 1):
+        table.add_row(str(i), f"[0, {e.value + e.error_bound:.3g}]", mark(e.converged))
+    return table
+
+
 def spectrum_view(report: SpectrumReport) -> RenderableType:
     r = report
     parts: list[RenderableType] = [
@@ -35,7 +46,9 @@ def spectrum_view(report: SpectrumReport) -> RenderableType:
     ]
     if r.top:
         parts.append(eigen_table("Top eigenvalues", r.top))
-    if r.bottom:
+    if r.bottom and r.bottom_intervals:
+        parts.append(interval_table(r.bottom))
+    elif r.bottom:
         parts.append(eigen_table("Bottom eigenvalues (most negative first)", r.bottom))
     parts.append(Text("\n".join(summary_lines(r))))
     if r.per_layer:
@@ -53,7 +66,10 @@ def summary_lines(r: SpectrumReport) -> list[str]:
         )
     if c.lambda_max is not None:
         lines.append(f"λ_max            {num(c.lambda_max, 10)}")
-    if c.lambda_min is not None:
+    if r.bottom_intervals:
+        low = r.bottom[0]
+        lines.append(f"λ_min            in [0, {low.value + low.error_bound:.3g}]")
+    elif c.lambda_min is not None:
         lines.append(f"λ_min            {num(c.lambda_min, 10)}")
     lines += condition_lines(c)
     if r.density:
