@@ -54,7 +54,7 @@ FIGURES = {
     "slices.png": ["landscape sharpness --out out", "cp out/slices.png slices.png"],
     "surface.png": ["landscape surface --png surface.png"],
     "interpolate.png": [
-        "python -c \"import torch; from sample_models.make_sample import train; "
+        'python -c "import torch; from sample_models.make_sample import train; '
         "torch.manual_seed(1); d = torch.load('sample_models/classifier_data.pt'); "
         "torch.save(train(d['x'], d['y'])[0].state_dict(), 'seed1.pt')\"",
         "landscape interpolate sample_models/classifier.pt seed1.pt --png interpolate.png",
