@@ -4,6 +4,7 @@
     python docs/examples.py --check      # run every example, fail unless each exits as marked
     python docs/examples.py --figures    # redraw the figures (docs/*.png) with the commands
     python docs/examples.py PAGE.md ...  # only these pages
+    python docs/examples.py --check --jobs 4   # pages in parallel (each page's run in order)
 
 An example is a marker line followed by a ```console block, which this script owns:
 
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,9 +204,11 @@ def main(argv: list[str]) -> int:
     if "--figures" in argv:
         failures = figures()
     else:
-        named = [Path(a).resolve() for a in argv if not a.startswith("--")]
+        jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 1
+        named = [Path(a).resolve() for a in argv if a.endswith(".md")]
         pages = named or sorted(DOCS.rglob("*.md"))
-        failures = [f for p in pages for f in page(p, check)]
+        with ThreadPoolExecutor(jobs) as pool:  # each page in its own scratch folder
+            failures = [f for found in pool.map(lambda p: page(p, check), pages) for f in found]
     if failures:
         print("\n".join(failures), file=sys.stderr)
         return 1
