@@ -3,7 +3,7 @@
     python docs/examples.py              # rerun every example, rewrite its console block
     python docs/examples.py --check      # run every example, fail unless each exits as marked
     python docs/examples.py --figures    # redraw the figures (docs/*.png) with the commands
-    python docs/examples.py PAGE.md ...  # only these pages
+    python docs/examples.py PAGE.md ...  # only these pages (default: README.md and docs/)
     python docs/examples.py --check --jobs 4   # pages in parallel (each page's run in order)
 
 An example is a marker line followed by a ```console block, which this script owns:
@@ -206,7 +206,7 @@ def main(argv: list[str]) -> int:
     else:
         jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 1
         named = [Path(a).resolve() for a in argv if a.endswith(".md")]
-        pages = named or sorted(DOCS.rglob("*.md"))
+        pages = named or [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
         with ThreadPoolExecutor(jobs) as pool:  # each page in its own scratch folder
             failures = [f for found in pool.map(lambda p: page(p, check), pages) for f in found]
     if failures:

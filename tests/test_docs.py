@@ -102,10 +102,10 @@ def test_the_committed_reference_pages_are_current():
     assert not stale, f"run python docs/gen_reference.py: {stale} are out of date"
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_console_block_is_generated(page):
     lines = page.read_text().split("\n")
     owned = {b.start + len(b.examples) for b in examples.parse(lines)}
