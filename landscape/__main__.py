@@ -1,3 +1,4 @@
 from landscape.cli import main
 
-main()
+if __name__ == "__main__":  # importing the package (docs tools, griffe) runs nothing
+    main()
