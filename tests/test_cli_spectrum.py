@@ -216,7 +216,8 @@ def test_nan_loss_is_reported(cli, tmp_path):
     first = next(iter(state))
     state[first] = torch.full_like(state[first], float("nan"))
     torch.save({**ckpt, "state_dict": state, "data": str(SAMPLE_DATA)}, tmp_path / "nan.pt")
-    one_line_error(cli("spectrum", "nan.pt", "--trust-checkpoint"), "loss at these weights is nan")
+    # NaN weights are refused at load, naming the tensor (before: the loss was NaN)
+    one_line_error(cli("spectrum", "nan.pt", "--trust-checkpoint"), "weights hold nan", "hidden.0")
 
 
 def test_error_text_with_brackets_is_printed_verbatim(cli):

@@ -282,14 +282,21 @@ def test_import_landscape_loads_no_numerical_library_until_a_name_is_used():
 
 
 def test_the_readme_python_example_runs(capsys):
+    """The docs' whole example (docs/examples/library.py) runs, and the README's five lines
+    run on its model and loader."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("## From Python")[1]
-    code = section.split("```python\n")[1].split("```")[0]
-    exec(compile(code, "README.md", "exec"), {})
+    root = Path(__file__).resolve().parents[1]
+    example = root / "docs" / "examples" / "library.py"
+    namespace: dict = {}
+    exec(compile(example.read_text(), str(example), "exec"), namespace)
     out = capsys.readouterr().out
     assert "certified: True" in out and "tr G" in out
+    section = (root / "README.md").read_text().split("## From Python")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["rep"].top[0].converged and namespace["doc"]["top"]
+    assert namespace["gap"].to_dict()
 
 
 def test_every_call_runs_and_leaves_the_model_alone():

@@ -79,7 +79,7 @@ def test_cli_reads_sgd_momentum_from_the_checkpoint(tmp_path, capsys, monkeypatc
     model = torch.nn.Linear(1, 1)
     state = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9).state_dict()
     ckpt.update(lr=0.05, optimizer=state)
-    ckpt.setdefault("data", str(SAMPLE_CHECKPOINT.parent / ckpt.get("data", "")))
+    ckpt["data"] = str(SAMPLE_CHECKPOINT.parent / ckpt.get("data", ""))  # beside the sample
     path = tmp_path / "sgd.pt"
     torch.save(ckpt, path)
     monkeypatch.chdir(SAMPLE_CHECKPOINT.parent)
