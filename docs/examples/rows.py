@@ -1,7 +1,9 @@
-"""The bundled sample's 1,024 examples as a Dataset read one row at a time, and two loaders."""
+"""The bundled sample's 1,024 examples as a Dataset read one row at a time, and loaders."""
+
+import itertools
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 
 class Rows(Dataset):
@@ -17,10 +19,23 @@ class Rows(Dataset):
 
 
 def train():
-    """Shuffled, as a training loop reads it: refused."""
+    """Shuffled, as a training loop reads it: read in the data set's order."""
     return DataLoader(Rows(), batch_size=128, shuffle=True)
 
 
 def val():
     """In order: read anew, batch by batch, on every pass."""
     return DataLoader(Rows(), batch_size=128)
+
+
+class Endless(IterableDataset):
+    """The same rows over and over, without a length: a stream that never ends."""
+
+    def __iter__(self):
+        rows = Rows()
+        for i in itertools.count():
+            yield rows[i % len(rows)]
+
+
+def endless():
+    return Endless()
