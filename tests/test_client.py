@@ -50,7 +50,7 @@ def same(a, b, where: str = "") -> None:
 def test_json_documents_are_the_pre_client_command_lines(saved, tmp_path, capsys, monkeypatch):
     """Saved with the command line of main before this change (commit 285ef7b; rerun at
     89de59c, which changed the density fields on purpose; run_5 rerun after the slices' refinement
-    of the defaults merge), same args."""
+    of the defaults merge, run_1-2 after the PSD bottoms' `bottom_intervals`), same args."""
     record = json.loads(saved.read_text())
     monkeypatch.chdir(tmp_path)
     out = run([*record["args"], "--json"], capsys, monkeypatch)
