@@ -36,24 +36,28 @@ def as_flags(exc: LandscapeError, command: str) -> LandscapeError:
         exc.fix = named.fix if counts else named.fix.replace(" ()", "")
     for field in exc.fields:
         if field in flags:
-            exc.problem, exc.fix = (flagged(t, field, flags[field]) for t in (exc.problem, exc.fix))
+            marked = any(f"`{field}`" in t for t in (exc.problem, exc.fix))
+            exc.problem, exc.fix = (
+                flagged(t, field, flags[field], marked) for t in (exc.problem, exc.fix)
+            )
     exc.args = (exc.line(),)
     return exc
 
 
-def flagged(text: str, field: str, flag: str) -> str:
-    """`field=value` → `flag value` (`flag=value` when the value starts with a minus, which
-    the shell would take for a flag) and the field → `flag`: written `field` (in backticks)
-    where the message marks it so (its name is also a word of the prose: the loss), else
-    wherever the word stands alone."""
+def flagged(text: str, field: str, flag: str, marked: bool = False) -> str:
+    """`field=value` (or `` `field`=value ``) → `flag value` (`flag=value` when the value
+    starts with a minus, which the shell would take for a flag) and the field → `flag`:
+    written `field` (in backticks) where the message marks it so (`marked`: in its problem
+    or its fix, as where its name is also a word of the prose: the loss, the direction),
+    else wherever the word stands alone."""
 
     def with_value(m: re.Match) -> str:
         value = next(v for v in m.groups() if v is not None)
         return f"{flag}={value}" if value.startswith("-") else f"{flag} {value}"
 
     value = r"""(?:'([^']*)'|"([^"]*)"|([^\s,;)]+))"""
-    text = re.sub(rf"(?<![\w-]){field}={value}", with_value, text)
-    if f"`{field}`" in text:
+    text = re.sub(rf"(?<![\w-])(?:`{field}`|{field})={value}", with_value, text)
+    if marked or f"`{field}`" in text:
         return text.replace(f"`{field}`", flag)
     return re.sub(rf"(?<![\w-]){field}(?![\w=-])", flag, text)
 
