@@ -246,3 +246,27 @@ def test_help_and_version_load_no_numerical_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# Commands whose analysis still runs in the command (issue 21 item 6): the gate picks the
+# sharpness parts its thresholds need and adds the Taylor order; params lists a checkpoint's
+# parameters under its path. Each is to call the library and leave this list.
+COMMANDS_LEFT = {"gate.py", "params.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules("cli/commands") if p.name not in COMMANDS_LEFT | {"__init__.py"}],
+    ids=lambda p: p.name,
+)
+def test_a_command_is_a_client_of_the_library(path):
+    """session → settings → the library's call (landscape.api.calls) → emit: no operator
+    built and no analysis run in the command itself."""
+    names = imported(path)
+    tree = ast.parse(path.read_text())
+    pulled = {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    }  # fmt: skip
+    assert not {n for n in names if n.startswith("landscape.curvature")}, names
+    assert not {n for n in pulled if n.startswith(("analyse_", "make_operator"))}, pulled
+    assert "landscape.api" in names and "calls" in pulled, path.name

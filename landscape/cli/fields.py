@@ -12,10 +12,13 @@ from dataclasses import replace
 
 from landscape.api import defaults as D
 from landscape.cli.options import options_of
-from landscape.errors import InputError, LandscapeError
+from landscape.errors import InputError, LandscapeError, NotConverged
 
 COUNTS = ("k", "k_bottom", "dims")  # the options that set how many eigenpairs a solve needs
 LR_SOURCES = {"cli": "--lr", "config": "config", "metadata": "checkpoint metadata"}
+UNCONVERGED_FIX = (
+    "raise --max-products or loosen --tol, or pass --allow-unconverged to report them flagged"
+)
 
 
 def library_options(call: str, opt: dict, **given) -> dict:
@@ -30,6 +33,8 @@ def as_flags(exc: LandscapeError, command: str) -> LandscapeError:
     `range='-1,1'` → `--range=-1,1`, `k_bottom` → `--k-bottom` (in place: same class, same
     exit code). A field the command has no option for stays as it is."""
     flags = {name: o.flag for name, o in options_of(command).items()}
+    if isinstance(exc, NotConverged) and "allow_unconverged" in flags:  # its fix: the flags
+        exc.fix = UNCONVERGED_FIX  # (the library's speaks of keywords and of .report)
     if hasattr(exc, "naming") and "basis_memory" in flags:  # BasisTooSmall: the fix's own words
         counts = ", ".join(flags[c] for c in COUNTS if c in flags)
         named = exc.naming(flags["basis_memory"], counts)
