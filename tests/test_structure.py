@@ -270,3 +270,14 @@ def test_a_command_is_a_client_of_the_library(path):
     assert not {n for n in names if n.startswith("landscape.curvature")}, names
     assert not {n for n in pulled if n.startswith(("analyse_", "make_operator"))}, pulled
     assert "landscape.api" in names and "calls" in pulled, path.name
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules("analyses") if p.name != "spectrum.py"],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_the_solvers_figures_come_from_the_estimators_not_the_spectrum(path):
+    """SolverInfo lives with the estimators' results: an analysis that runs the solver does
+    not import the spectrum analysis for it (issue 21 item 7)."""
+    assert "landscape.analyses.spectrum" not in imported(path)
