@@ -60,7 +60,8 @@ def select_output(out: Any, key: str | None) -> Tensor:
             shown = ", ".join(map(str, out.keys()))
             raise InputError(
                 f"the model's {type(out).__name__} has no '{name}' entry (entries: {shown})",
-                "choose one with --output NAME",
+                "choose one with `output`=NAME",
+                "output",
             )
         return select_output(out[name], None)
     if isinstance(out, tuple | list) and out and key is None:

@@ -149,7 +149,8 @@ class CrossEntropy(Loss):
             raise InputError(
                 f"outputs {tuple(z.shape)} with labels {tuple(y.shape)} could hold the classes "
                 "along dimension 1 or along the last",
-                "say which with --class-dim 1 or --class-dim -1",
+                "say which with `class_dim` 1 or `class_dim` -1",
+                "class_dim",
             )
         if not (last or first):
             raise InputError(
@@ -171,7 +172,8 @@ class CrossEntropy(Loss):
             raise InputError(
                 f"{self.name} got float targets that are not class probabilities "
                 "(rows must be ≥ 0 and sum to 1)",
-                "for regression targets use --loss mse; for labels give integers",
+                "for regression targets use `loss`=mse; for labels give integers",
+                "loss",
             )
 
     def _rows(self, z: Tensor) -> Tensor:
@@ -283,7 +285,8 @@ class NLL(CrossEntropy):
             raise InputError(
                 "nll needs log-probabilities (each row's logsumexp is 0), and these outputs "
                 "are not",
-                "for logits use --loss cross-entropy, or end the model with log_softmax",
+                "for logits use `loss`=cross-entropy, or end the model with log_softmax",
+                "loss",
             )
 
     def _log_probs(self, rows: Tensor) -> Tensor:
@@ -303,7 +306,7 @@ class BCE(Loss):
             )
         if len(y) and (float(y.min()) < 0 or float(y.max()) > 1):
             raise InputError(
-                "bce targets must lie in [0, 1]", "use --loss mse for unbounded targets"
+                "bce targets must lie in [0, 1]", "use `loss`=mse for unbounded targets", "loss"
             )
 
     def nll_scale(self, z: Tensor) -> float:

@@ -53,6 +53,10 @@ class Batch(NamedTuple):
 
 @dataclass
 class Problem:
+    """A model, its data, its loss and θ, as every call takes them (`ls.make_problem`, which
+    leaves the caller's model as it was). `.loss_at()` (one pass over the data), `.gradient()`
+    (one pass), `.num_params`, `.flat_params()`; no product is spent until an operator is."""
+
     model: nn.Module
     names: list[str]
     params: list[Tensor]  # θ, detached, in `names` order

@@ -130,3 +130,22 @@ def test_fields_become_flags_at_the_edge():
     assert exc.line() == "--k 9 is larger than 4. use --k 4 or fewer" == str(exc)
     kept = as_flags(InputError("model_b is missing", "pass it", "model_b"), "spectrum")
     assert kept.line() == "model_b is missing. pass it"  # no such option: left as the field
+
+
+def test_a_field_marked_in_the_fix_leaves_the_same_word_of_the_problem_alone():
+    """A field that is also a word of the prose is marked `field` (or `field`=value) in one
+    part of the message; then the word stands as prose everywhere else, the problem included."""
+    nan = InputError("the loss at these weights is nan", "or a wrong `loss`", "loss")
+    assert as_flags(nan, "spectrum").line() == "the loss at these weights is nan. or a wrong --loss"
+    none = InputError(
+        "no direction left to check (the direction is 0)",
+        "choose `direction`=random or give `direction_file`",
+        ("direction", "direction_file"),
+    )
+    assert as_flags(none, "taylor_check").line() == (
+        "no direction left to check (the direction is 0). "
+        "choose --direction random or give --direction-file"
+    )
+    dim = InputError("classes along 1 or -1", "say which with `class_dim` 1 or `class_dim` -1",
+                     "class_dim")  # fmt: skip
+    assert as_flags(dim, "spectrum").fix == "say which with --class-dim 1 or --class-dim -1"

@@ -320,3 +320,30 @@ def test_every_call_runs_and_leaves_the_model_alone():
         ls.interpolate(model, data)
     with pytest.raises(ls.InputError, match="checkpoints do not match"):
         ls.interpolate(model, data, model_b=other)
+
+
+def test_the_progress_hook_hears_each_part_and_counts_the_products_spent():
+    """`progress=` is a function returning a context manager per part of the work; the
+    spectrum's solve offers `count`, the operator's products so far, which must end at the
+    products the report says the solver and the trace spent (no product uncounted)."""
+    from contextlib import contextmanager
+
+    heard = []
+
+    @contextmanager
+    def hook(description, total=None, *, count=None, bound=False, unit="products"):
+        ticks = []
+        yield lambda done, stage=None: ticks.append((done, stage))
+        heard.append((description, total, bound, unit, count() if count else None, ticks))
+
+    x, y = classification(64, (6,))
+    rep = ls.spectrum(mlp(), (x, y), "cross-entropy", k=2, k_bottom=1, trace=True,
+                      trace_samples=12, progress=hook, device="cpu")  # fmt: skip
+    assert [h[0] for h in heard] == ["building products", "hessian spectrum"]
+    _, total, bound, unit, counted, _ = heard[1]
+    assert bound and unit == "products"
+    assert counted == rep.solver.products + rep.trace.products <= total
+    heard.clear()
+    ls.surface(mlp(), (x, y), grid=3, progress=hook, device="cpu")
+    (description, total, _, unit, _, ticks), = heard  # fmt: skip
+    assert (description, total, unit) == ("surface", 9, "points") and ticks[-1][0] == 9

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from landscape.cli.fields import as_flags
 from landscape.errors import InputError
 from landscape.load import LoadedCheckpoint, import_object, load_checkpoint, load_data
 from sample_models import SAMPLE_CHECKPOINT, SAMPLE_DATA
@@ -602,8 +603,10 @@ def test_samples_subset_is_seeded(tmp_path, xy):
     index = torch.randperm(20, generator=torch.Generator().manual_seed(1))[:8].sort().values
     assert torch.equal(a[0], x[index]) and torch.equal(a[1], y[index])
     assert torch.equal(load_data(spec, samples=20)[0], x)
-    with pytest.raises(InputError, match="--samples 21 is more than the 20 examples"):
+    with pytest.raises(InputError, match="`samples`=21 is more than the 20 examples") as exc:
         load_data(spec, samples=21)
+    assert exc.value.fields == ("samples",)
+    assert as_flags(exc.value, "spectrum").problem.startswith("--samples 21 is more than the 20")
     with pytest.raises(InputError, match="positive integer"):
         load_data(spec, samples=0)
 

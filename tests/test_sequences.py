@@ -150,8 +150,9 @@ def test_ambiguous_class_dimension_asks_for_it():
     model = nn.Linear(3, 3).double()
     x = torch.randn(4, 3, 3, dtype=torch.float64)  # outputs (4, 3, 3), labels (4, 3)
     y = torch.randint(0, 3, (4, 3))
-    with pytest.raises(InputError, match="--class-dim"):
+    with pytest.raises(InputError, match="`class_dim` 1 or `class_dim` -1") as exc:
         build_problem(model, x, y, get_loss("cross-entropy"))
+    assert exc.value.fields == ("class_dim",)
     problem = build_problem(model, x, y, get_loss("cross-entropy", class_dim=-1))
     with torch.no_grad():
         z = model(x)

@@ -10,7 +10,7 @@ from landscape.curvature import BlockOperator, CurvatureOperator
 from landscape.estimators.basis import BasisBudget
 from landscape.estimators.lanczos import extreme_eigenpairs, solve_bound
 from landscape.estimators.psd import CLUSTER_AT_ZERO, psd_bottom
-from landscape.estimators.results import BasisInfo, Eigenpair, EigenResult, TraceEstimate
+from landscape.estimators.results import Eigenpair, EigenResult, SolverInfo, TraceEstimate
 from landscape.estimators.slq import SpectralDensity, spectral_density
 from landscape.estimators.trace import hutchpp_trace
 from landscape.problem import Problem
@@ -27,27 +27,6 @@ class Condition:
     # holds it (SLQ's quadrature bounds and sampling; no point value, see SpectralDensity)
     negative_fraction_interval: tuple[float, float] | None
     negative_fraction_resolution: float | None  # quadrature weight of the node nearest 0
-
-
-@dataclass(frozen=True)
-class SolverInfo:
-    converged: bool
-    tol: float
-    products: int
-    restarts: int
-    krylov_dim: int
-    seconds: float
-    basis: BasisInfo | None = None  # where the Krylov basis lived, the largest it could be
-    full_passes: int = 0  # steps orthogonalised against the whole basis (the rest: two rows)
-    orthogonality: float | None = None  # max |XᵀX − I| of the returned vectors
-
-    @classmethod
-    def of(cls, eig) -> SolverInfo:
-        """The solver's figures of an EigenResult."""
-        return cls(
-            eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds,
-            eig.basis, eig.full_passes, eig.orthogonality,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -35,15 +35,25 @@ def make_problem(model, data, loss, opt):
 
 
 def hessian(problem, *, strategy: str = D.STRATEGY["strategy"]):
-    """H = ∇²L(θ) as an operator. Building it costs nothing (or the kept graphs of the data,
-    strategy='kept-graph', chosen by 'auto' when they fit in memory)."""
+    """H = ∇²L(θ) as an operator.
+
+    Returns a curvature operator (p × p): `.matvec(v)`, `.matmat(V)`, `.dense()` (p
+    products), `.products` (the count so far); operators compose (`H - G`, `H + G`). Building
+    it costs nothing (or the kept graphs of the data, strategy='kept-graph', chosen by 'auto'
+    when they fit in memory); each product Hv costs about two passes over the data (a
+    Hessian-vector product by double backward)."""
     from landscape.curvature import HessianOperator
 
     return speaking_fields(HessianOperator)(_check(problem), strategy)
 
 
 def ggn(problem, *, strategy: str = D.STRATEGY["strategy"]):
-    """The generalized Gauss-Newton G = (1/N) Σ Jᵢᵀ ∇²ℓᵢ Jᵢ (positive semidefinite)."""
+    """The generalized Gauss-Newton G = (1/N) Σ Jᵢᵀ ∇²ℓᵢ Jᵢ (positive semidefinite).
+
+    Returns a curvature operator (p × p): `.matvec(v)`, `.matmat(V)`, `.dense()` (p
+    products), `.products` (the count so far); operators compose (`H - G`, `H + G`). Building
+    it costs nothing; each product Gv costs about two passes over the data (a Jacobian-vector
+    and a vector-Jacobian product)."""
     from landscape.curvature import GGNOperator
 
     return speaking_fields(GGNOperator)(_check(problem), strategy)
@@ -57,7 +67,12 @@ def fisher(
     strategy: str = D.STRATEGY["strategy"],
 ):
     """The Fisher F = (1/N) Σ Jᵢᵀ F_R Jᵢ under the model's own predictive distribution: exact
-    (equal to G for these losses), or Monte-Carlo with `mc_samples` labels per example."""
+    (equal to G for these losses), or Monte-Carlo with `mc_samples` labels per example
+    (drawn with `seed`).
+
+    Returns a curvature operator (p × p): `.matvec(v)`, `.matmat(V)`, `.dense()` (p
+    products), `.products` (the count so far); operators compose (`H - G`, `H + G`). Each
+    product costs about two passes over the data, as the GGN's."""
     from landscape.curvature import FisherOperator
 
     build_op = speaking_fields(FisherOperator)
@@ -65,7 +80,11 @@ def fisher(
 
 
 def empirical_fisher(problem, *, strategy: str = D.STRATEGY["strategy"]):
-    """The empirical Fisher (1/N) Σ gᵢ gᵢᵀ at the data's labels."""
+    """The empirical Fisher (1/N) Σ gᵢ gᵢᵀ at the data's labels (positive semidefinite).
+
+    Returns a curvature operator (p × p): `.matvec(v)`, `.matmat(V)`, `.dense()` (p
+    products), `.products` (the count so far); operators compose (`H - G`, `H + G`). Each
+    product needs the per-example gradients gᵢ (a pass over the data that keeps them)."""
     from landscape.curvature import EmpiricalFisherOperator
 
     return speaking_fields(EmpiricalFisherOperator)(_check(problem), strategy)
@@ -143,7 +162,11 @@ def spectral_density(
 ):
     """The eigenvalue density of `op` by stochastic Lanczos quadrature: `density_starts`
     random starts of `density_steps` Lanczos steps each (that many products), and the share
-    of negative eigenvalues with its sampling error. Returns a SpectralDensity."""
+    of negative eigenvalues with its sampling error. Returns a SpectralDensity (`.grid`,
+    `.density`: the smoothed density on a grid; `.nodes`, `.weights`: each start's Gauss
+    rule; `.negative_fraction_interval`: the share of negative eigenvalues as an interval
+    that holds the truth at the stated confidence). Cost: density_starts × density_steps
+    products."""
     from landscape.estimators.slq import spectral_density as estimate
 
     opt = {"density_starts": density_starts, "density_steps": density_steps}

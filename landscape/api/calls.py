@@ -8,12 +8,16 @@ off), as the command line does. A prebuilt `ls.make_problem(...)` may be passed 
 (then no data or loss). `report.to_dict()` is the JSON document the command line prints.
 
 An eigenpair the solver did not certify raises `ls.NotConverged` (its `.report` holds the
-partial report) unless `allow_unconverged=True`."""
+partial report) unless `allow_unconverged=True`.
+
+`progress=` (every call but `params`): None, or a hook that hears of the long parts of the
+work (see landscape/api/progress.py: the command line passes its progress bar)."""
 
 from __future__ import annotations
 
 from landscape.api.inputs import build, working_copy
 from landscape.api.keywords import keywords, not_converged
+from landscape.api.progress import hook_of, staged
 from landscape.api.settings import (
     ggn_gap_settings,
     interpolation_settings,
@@ -36,8 +40,8 @@ def _problem(model, data, loss, opt: dict) -> Problem:
     return build(model, data, loss, opt)
 
 
-@keywords("spectrum")
-def spectrum(model, data, loss, opt):
+@keywords("spectrum", extra={"progress": None})
+def spectrum(model, data, loss, opt, progress=None):
     """Top-k and bottom-k eigenvalues of the curvature (certified: each with its residual
     bound and `converged`), with the trace (trace=True), the density (density=True), the
     condition figures and, with per_layer=True, each parameter block's top eigenvalue.
@@ -47,22 +51,26 @@ def spectrum(model, data, loss, opt):
     Cost: the eigen-solver's products (usually a few times k + k_bottom, at most max_products;
     about twice with multiplicity_check), trace_samples more for the trace, density_starts ×
     density_steps for the density; one product costs about two passes over the data."""
-    from landscape.analyses.spectrum import analyse_spectrum
+    from landscape.analyses.spectrum import analyse_spectrum, product_bound
     from landscape.curvature import make_operator
 
     problem = _problem(model, data, loss, opt)
-    settings = spectrum_settings(opt, problem.num_params)
-    op = make_operator(
-        opt["curvature"], problem, strategy=opt["strategy"], mc_samples=opt["mc_samples"],
-        seed=opt["seed"],
-    )  # fmt: skip
-    report = analyse_spectrum(problem, op, settings)
+    settings, hook = spectrum_settings(opt, problem.num_params), hook_of(progress)
+    with hook("building products"):
+        op = make_operator(
+            opt["curvature"], problem, strategy=opt["strategy"], mc_samples=opt["mc_samples"],
+            seed=opt["seed"],
+        )  # fmt: skip
+    start = op.calls  # the vectors the operator was applied to, as the solver's cap counts
+    total = product_bound(problem, settings)  # the most it may take: the solver stops sooner
+    with hook(f"{op.name} spectrum", total, count=lambda: op.calls - start, bound=True):
+        report = analyse_spectrum(problem, op, settings)
     not_converged(report, report.top + report.bottom, opt, report.solver.products)
     return report
 
 
-@keywords("ggn_gap")
-def ggn_gap(model, data, loss, opt):
+@keywords("ggn_gap", extra={"progress": None})
+def ggn_gap(model, data, loss, opt, progress=None):
     """How far the GGN, the Fisher and the empirical Fisher are from the Hessian (H = G + T):
     the extreme eigenvalues of H, G and T = H − G, relative Frobenius gaps (probes random
     probes, or dense matrices with exact=True), directional curvatures and the Monte-Carlo
@@ -74,15 +82,16 @@ def ggn_gap(model, data, loss, opt):
 
     problem = _problem(model, data, loss, opt)
     settings = ggn_gap_settings(opt)
-    report = analyse_ggn_gap(problem, settings, strategy=opt["strategy"])
+    with hook_of(progress)("ggn-gap") as tick:
+        report = analyse_ggn_gap(problem, settings, strategy=opt["strategy"], progress=staged(tick))
     spectra = (report.hessian, report.ggn, report.t)
     pairs = [e for s in spectra for e in s.top + s.bottom]
     not_converged(report, pairs, opt, sum(s.products for s in spectra))
     return report
 
 
-@keywords("taylor_check")
-def taylor_check(model, data, loss, opt):
+@keywords("taylor_check", extra={"progress": None})
+def taylor_check(model, data, loss, opt, progress=None):
     """The Taylor test: the residuals of the first- and second-order predictions of the loss
     along each direction (gradient, top/bottom eigenvector, random, or `direction_file`: a
     path or a flat tensor of length p) must fall with the step as η² and η³.
@@ -94,14 +103,17 @@ def taylor_check(model, data, loss, opt):
     from landscape.curvature import make_operator
 
     problem = _problem(model, data, loss, opt)
-    settings = taylor_settings(opt, problem)
-    hessian = make_operator("hessian", problem, strategy=opt["strategy"])
-    ggn = make_operator("ggn", problem, strategy=opt["strategy"])
-    return analyse_taylor(problem, hessian, ggn, settings)
+    settings, hook = taylor_settings(opt, problem), hook_of(progress)
+    with hook("building products"):
+        hessian = make_operator("hessian", problem, strategy=opt["strategy"])
+        ggn = make_operator("ggn", problem, strategy=opt["strategy"])
+    count = len(settings.directions) + (settings.direction_vector is not None)
+    with hook("taylor-check", count, unit="directions") as tick:
+        return analyse_taylor(problem, hessian, ggn, settings, progress=lambda _s, n: tick(n))
 
 
-@keywords("sharpness", extra={"optimizer": None})
-def sharpness(model, data, loss, opt, optimizer=None):
+@keywords("sharpness", extra={"optimizer": None, "progress": None})
+def sharpness(model, data, loss, opt, optimizer=None, progress=None):
     """λ_max (certified), the trace, stability against the learning rate `lr` (with
     `momentum`, `nesterov`), Adam's preconditioned sharpness (from `optimizer`: a
     torch.optim.Adam/AdamW or its state_dict, θ's parameters in the same order), ε-sharpness,
@@ -115,17 +127,18 @@ def sharpness(model, data, loss, opt, optimizer=None):
     problem = _problem(model, data, loss, opt)
     settings = sharpness_settings(opt, problem.num_params)
     state = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
-    report = analyse_sharpness(
-        problem, settings, optimizer=optimizer_state_of({"optimizer": state} if state else {}),
-        strategy=opt["strategy"],
-    )  # fmt: skip
+    with hook_of(progress)("sharpness", unit="") as tick:
+        report = analyse_sharpness(
+            problem, settings, optimizer=optimizer_state_of({"optimizer": state} if state else {}),
+            strategy=opt["strategy"], progress=staged(tick),
+        )  # fmt: skip
     if report.solver is not None:
         not_converged(report, report.top + report.bottom, opt, report.solver.products)
     return report
 
 
-@keywords("surface")
-def surface(model, data, loss, opt):
+@keywords("surface", extra={"progress": None})
+def surface(model, data, loss, opt, progress=None):
     """The loss on a plane (dims=2) or a line (dims=1) through θ along random
     (filter-normalised) directions, the top Hessian eigenvectors (directions='hessian',
     certified) or direction files, with the quadratic model and its trust region.
@@ -140,14 +153,20 @@ def surface(model, data, loss, opt):
     def certified(eig) -> None:
         not_converged(eig, eig.top, opt, eig.products)
 
-    return analyse_surface(problem, settings, strategy=opt["strategy"], on_eigen=certified)
+    with hook_of(progress)("surface", settings.grid**settings.dims, unit="points") as tick:
+        return analyse_surface(
+            problem, settings, strategy=opt["strategy"], on_eigen=certified,
+            progress=lambda stage, n: tick(n) if stage == "grid points" else None,
+        )  # fmt: skip
 
 
-@keywords("interpolate", extra={"model_b": None})
-def interpolate(model, data, loss, opt, model_b=None):
+@keywords("interpolate", extra={"model_b": None, "names": None, "progress": None})
+def interpolate(model, data, loss, opt, model_b=None, names=None, progress=None):
     """The loss (and accuracy) on the segment (1 − α)·θ_A + α·θ_B, α over `range` in `steps`
     values, between `model` (A) and `model_b` (B, the same architecture): the barrier and
-    each end's second-order Taylor model. Both models are left as they were.
+    each end's second-order Taylor model. Both models are left as they were. `names`: what
+    the report calls the two ends (default ("model", "model_b"); the command line gives the
+    checkpoints' paths).
 
     Returns an InterpolationReport. Cost: `steps` losses, and a gradient and a product at
     each end; with reset_bn=True a pass to re-estimate BatchNorm statistics at each α."""
@@ -157,8 +176,11 @@ def interpolate(model, data, loss, opt, model_b=None):
         raise InputError("model_b is missing", "pass the second model: model_b=...")
     problem = _problem(model, data, loss, opt)
     settings = interpolation_settings(opt)
-    ends = match_ends(problem, working_copy(model_b), "model", "model_b")
-    return analyse_interpolation(problem, ends, settings, strategy=opt["strategy"])
+    ends = match_ends(problem, working_copy(model_b), *(names or ("model", "model_b")))
+    with hook_of(progress)("interpolation", settings.steps, unit="points") as tick:
+        return analyse_interpolation(
+            problem, ends, settings, strategy=opt["strategy"], progress=lambda _s, n: tick(n)
+        )
 
 
 @keywords("params", data=False)

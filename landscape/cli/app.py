@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from landscape.cli.options import COMMANDS, TABLE
 from landscape.cli.output import INTERNAL_ERROR, error_line, silence_stdout
 from landscape.cli.ranks import is_main_process, pass_to_rank0, settle
-from landscape.errors import InputError, LandscapeError, NumericalError
+from landscape.errors import InputError, LandscapeError
 
 
 class InOrder(TyperGroup):
@@ -187,16 +187,3 @@ def _option_names(ctx) -> list[str]:
     if ctx is None:
         return []
     return [opt for param in ctx.command.params for opt in getattr(param, "opts", [])]
-
-
-def require_converged(pairs, allow: bool, products: int) -> None:
-    """Exit 3 when the solver did not certify every eigenpair asked for (unless allowed)."""
-    bad = [e for e in pairs if not e.converged]
-    if bad and not allow:
-        worst = max(e.error_bound for e in bad)
-        raise NumericalError(
-            f"the eigen-solver certified {len(pairs) - len(bad)} of {len(pairs)} eigenvalues "
-            f"within {products} products (largest residual bound {worst:.3g})",
-            "raise --max-products or loosen --tol, or pass --allow-unconverged to report them "
-            "flagged",
-        )

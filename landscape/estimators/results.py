@@ -85,3 +85,27 @@ class EigenResult:
         """max|λ| over the pairs found: the scale `tol` is relative to."""
         values = [abs(e.value) for e in self.top + self.bottom]
         return max(values) if values else 0.0
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """The eigen-solver's figures that a report carries: an EigenResult without its pairs
+    and vectors (`products`: the matrix-vector products the solve took)."""
+
+    converged: bool
+    tol: float
+    products: int
+    restarts: int
+    krylov_dim: int
+    seconds: float
+    basis: BasisInfo | None = None  # where the Krylov basis lived, the largest it could be
+    full_passes: int = 0  # steps orthogonalised against the whole basis (the rest: two rows)
+    orthogonality: float | None = None  # max |XᵀX − I| of the returned vectors
+
+    @classmethod
+    def of(cls, eig) -> SolverInfo:
+        """The solver's figures of an EigenResult."""
+        return cls(
+            eig.converged, eig.tol, eig.products, eig.restarts, eig.krylov_dim, eig.seconds,
+            eig.basis, eig.full_passes, eig.orthogonality,
+        )  # fmt: skip

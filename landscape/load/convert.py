@@ -33,14 +33,18 @@ def pair(item: Any, origin: str, what: str, target: str | None) -> tuple[Any, An
         if target is None:
             raise InputError(
                 f"{origin} has no 'x' and 'y' keys (keys: {keys})",
-                f"{DATA_FIX}, or name the target entry of a flat dict with --target KEY",
+                f"{DATA_FIX}, or name the target entry of a flat dict with `target`=KEY",
+                "target",
             )
-        raise InputError(f"{origin} has no '{target}' key (keys: {keys})", "check --target")
+        raise InputError(
+            f"{origin} has no '{target}' key (keys: {keys})", "check `target`", "target"
+        )
     if isinstance(item, tuple | list) and len(item) == 2:
         return item[0], item[1]
     raise InputError(
         f"{origin} {what} {type(item).__name__}, not an (x, y) pair",
-        "give a pair (x, y), an {'x': x, 'y': y} dict, or a dict of inputs with --target KEY",
+        "give a pair (x, y), an {'x': x, 'y': y} dict, or a dict of inputs with `target`=KEY",
+        "target",
     )
 
 
@@ -135,11 +139,14 @@ def validate(x: Any, y: Any, origin: str, finite: bool = True) -> tuple[Inputs, 
 def sample_index(n: int, samples: int, seed: int, origin: str) -> Tensor:
     """`samples` of n positions, drawn with `seed`, in increasing order."""
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InputError(f"--samples must be a positive integer, got {samples!r}", "pass N >= 1")
+        raise InputError(
+            f"`samples` must be a positive integer, got {samples!r}", "pass N >= 1", "samples"
+        )
     if samples > n:
         raise InputError(
-            f"--samples {samples} is more than the {n} examples in data from {origin}",
-            f"pass --samples {n} or fewer (or leave it out to use all)",
+            f"`samples`={samples} is more than the {n} examples in data from {origin}",
+            f"pass `samples`={n} or fewer (or leave it out to use all)",
+            "samples",
         )
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randperm(n, generator=generator)[:samples].sort().values

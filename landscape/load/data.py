@@ -180,7 +180,8 @@ def _load_npz(path: Path, target: str | None) -> tuple[Any, Any]:
                 raise InputError(
                     f"data file '{path}' has no arrays 'x' and 'y' (arrays: "
                     f"{', '.join(keys[:8]) or 'none'})",
-                    "save it with numpy.savez(path, x=x, y=y), or name the target with --target",
+                    "save it with numpy.savez(path, x=x, y=y), or name the target with `target`",
+                    "target",
                 )
             return archive["x"], archive["y"]
     except InputError:

@@ -231,8 +231,9 @@ class SequentialStream(Stream):
             raise InputError(
                 f"the DataLoader from {self.origin} makes its own batches (an iterable-style "
                 f"dataset, or a sampler of its own), so a batch size ({size}) cannot be applied",
-                "leave out --batch-size (set the batch size in the DataLoader), or return "
+                "leave out `batch_size` (set the batch size in the DataLoader), or return "
                 "the Dataset itself",
+                "batch_size",
             )
         out = self._copy()
         out.size = size

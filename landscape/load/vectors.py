@@ -16,7 +16,11 @@ from landscape.errors import InputError
 def read_vector(path: Path):
     """The array stored in a .pt (tensor, array or list) or .npy file."""
     if not path.is_file():
-        raise InputError(f"direction file '{path}' not found", "check the --direction-file path")
+        raise InputError(
+            f"direction file '{path}' not found",
+            "check the `direction_file` path",
+            "direction_file",
+        )
     try:
         if path.suffix == ".npy":
             return np.load(path, allow_pickle=False)
@@ -54,7 +58,9 @@ def read_tensor_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict (name → tensor) from a .pt/.pth file (weights_only) or a .safetensors file:
     the direction files of `landscape surface`."""
     if not path.is_file():
-        raise InputError(f"direction file '{path}' not found", "check the --directions paths")
+        raise InputError(
+            f"direction file '{path}' not found", "check the `directions` paths", "directions"
+        )
     fix = "save the direction as a state dict: torch.save({name: tensor, ...}, path)"
     try:
         if path.suffix == ".safetensors":

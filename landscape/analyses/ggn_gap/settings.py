@@ -29,30 +29,35 @@ class GgnGapSettings:
         """InputError naming the option and its fix for any impossible value."""
         if not 1 <= self.k <= num_params:
             raise InputError(
-                f"--k must be between 1 and the number of parameters ({num_params}), got {self.k}",
-                f"use e.g. --k {min(5, num_params)}",
+                f"k must be between 1 and the number of parameters ({num_params}), got {self.k}",
+                f"use e.g. k={min(5, num_params)}",
+                "k",
             )
         if not self.tol > 0:
-            raise InputError(f"--tol must be positive, got {self.tol}", "use e.g. --tol 1e-6")
+            raise InputError(f"tol must be positive, got {self.tol}", "use e.g. tol=1e-6", "tol")
         if self.probes < 2:
             raise InputError(
-                f"--probes must be at least 2 (a standard error needs two), got {self.probes}",
-                "use e.g. --probes 30",
+                f"probes must be at least 2 (a standard error needs two), got {self.probes}",
+                "use e.g. probes=30",
+                "probes",
             )
         if self.random_directions < 0:
             raise InputError(
-                f"--random-directions must be ≥ 0, got {self.random_directions}",
-                "use e.g. --random-directions 2",
+                f"random_directions must be ≥ 0, got {self.random_directions}",
+                "use e.g. random_directions=2",
+                "random_directions",
             )
         if not self.mc_samples or any(s < 1 for s in self.mc_samples):
             raise InputError(
-                f"--mc-samples needs sample counts ≥ 1, got {list(self.mc_samples)}",
-                "use e.g. --mc-samples 1,4,16,64",
+                f"mc_samples needs sample counts ≥ 1, got {list(self.mc_samples)}",
+                "use e.g. mc_samples=1,4,16,64",
+                "mc_samples",
             )
         if self.exact and num_params > EXACT_MAX_PARAMS:
             raise InputError(
-                f"--exact builds dense {num_params}×{num_params} matrices; it is limited to "
+                f"`exact` builds dense {num_params}×{num_params} matrices; it is limited to "
                 f"{EXACT_MAX_PARAMS} parameters",
-                "leave out --exact (random probes estimate the gap) or select fewer "
-                "parameters with --params",
+                "leave out `exact` (random probes estimate the gap) or select fewer "
+                "parameters with `params`",
+                ("exact", "params"),
             )

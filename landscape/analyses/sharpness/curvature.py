@@ -11,10 +11,9 @@ from collections.abc import Callable
 
 from landscape.analyses.sharpness.momentum import Momentum
 from landscape.analyses.sharpness.report import SharpnessSettings, Stability
-from landscape.analyses.spectrum import SolverInfo
 from landscape.curvature import CurvatureOperator
 from landscape.estimators.lanczos import extreme_eigenpairs
-from landscape.estimators.results import Eigenpair, EigenResult
+from landscape.estimators.results import Eigenpair, EigenResult, SolverInfo
 
 
 def extreme_pairs(

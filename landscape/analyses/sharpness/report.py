@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-from landscape.analyses.spectrum import SolverInfo
 from landscape.analyses.surface.slices import LossSlice
 from landscape.estimators.basis import BasisBudget
-from landscape.estimators.results import Eigenpair, EigenResult, TraceEstimate
+from landscape.estimators.results import Eigenpair, EigenResult, SolverInfo, TraceEstimate
 from landscape.report import Report
 
 

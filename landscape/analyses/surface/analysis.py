@@ -13,7 +13,6 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from landscape.analyses.spectrum import SolverInfo
 from landscape.analyses.surface.checks import (
     check_directions,
     check_points,
@@ -36,6 +35,7 @@ from landscape.analyses.surface.report import (
 )
 from landscape.curvature import HessianOperator
 from landscape.estimators.lanczos import extreme_eigenpairs
+from landscape.estimators.results import SolverInfo
 from landscape.problem import Problem
 
 Progress = Callable[[str, int], None]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from torch import Tensor
 
-from landscape.analyses.spectrum import SolverInfo
 from landscape.analyses.surface.directions import Direction
 from landscape.analyses.surface.grid import Evaluation
 from landscape.estimators.basis import BasisBudget
+from landscape.estimators.results import SolverInfo
 from landscape.report import Report
 
 TRUST_SHARE = 0.1  # the trust region: |quadratic model − loss| ≤ 10% of |loss|

@@ -52,7 +52,8 @@ def build_directions(
     if not out:
         raise InputError(
             "no direction left to check (" + "; ".join(skipped) + ")",
-            "choose --direction random or give --direction-file",
+            "choose `direction`=random or give `direction_file`",
+            ("direction", "direction_file"),
         )
     return out, skipped, products
 

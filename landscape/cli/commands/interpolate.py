@@ -1,4 +1,5 @@
-"""`landscape interpolate`: two checkpoints, one segment; parse, analyse, render."""
+"""`landscape interpolate`: two checkpoints, one segment; session → settings → the library's
+call → emit."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from landscape.render.writers import Rendered, lazy
 def interpolate(cli: dict) -> None:
     """The loss (and accuracy) on the segment (1 − α)·θ_A + α·θ_B between two checkpoints:
     the barrier and each end's second-order Taylor model."""
-    from landscape.analyses.surface import analyse_interpolation, match_ends
+    from landscape.api import calls
     from landscape.api.settings import interpolation_settings
+    from landscape.cli.fields import library_options
     from landscape.cli.session import open_model, open_session
 
     session = open_session("interpolate", cli, log=log)
@@ -35,19 +37,16 @@ def interpolate(cli: dict) -> None:
             "`landscape interpolate` needs two checkpoints, and one was given",
             "pass both: landscape interpolate a.pt b.pt ...",
         )
-    settings = interpolation_settings(opt)
+    options = library_options("interpolate", opt)
+    interpolation_settings(options)  # a wrong option is said before B is loaded
     _, _, checkpoint_b, _, _ = open_model("interpolate", second_checkpoint(cli, session))
-    ends = match_ends(
-        session.problem, checkpoint_b.model, str(session.model_path), str(opt["model_b"])
+    report = calls.interpolate(
+        session.problem,
+        model_b=checkpoint_b.model,
+        names=(str(session.model_path), str(opt["model_b"])),
+        progress=progress,
+        **options,
     )
-    with progress("interpolation", total=settings.steps, unit="points") as tick:
-        report = analyse_interpolation(
-            session.problem,
-            ends,
-            settings,
-            strategy=opt["strategy"],
-            progress=lambda stage, n: tick(n),
-        )
     report = replace(report, distributed=session.distributed())
     emit(
         Rendered(

@@ -1,10 +1,10 @@
-"""`landscape spectrum`: parse, analyse, render."""
+"""`landscape spectrum`: session → settings → the library's call → emit."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from landscape.cli.app import app, require_converged
+from landscape.cli.app import app
 from landscape.cli.options import command
 from landscape.cli.output import emit, log
 from landscape.cli.progress import progress
@@ -22,32 +22,15 @@ from landscape.render.writers import Rendered, lazy
 )
 def spectrum(cli: dict) -> None:
     """Top-k and bottom-k eigenvalues (certified), trace, condition and density."""
-    from landscape.analyses.spectrum import analyse_spectrum
-    from landscape.api.settings import spectrum_settings
+    from landscape.api import calls
+    from landscape.cli.fields import library_options
     from landscape.cli.session import open_session
-    from landscape.curvature import make_operator
 
     session = open_session("spectrum", cli, log=log)
     opt = session.options
-    settings = spectrum_settings(opt, session.problem.num_params)
-    with progress("building products"):
-        op = make_operator(
-            opt["curvature"],
-            session.problem,
-            strategy=opt["strategy"],
-            mc_samples=opt["mc_samples"],
-            seed=opt["seed"],
-        )
-    start = op.calls  # the vectors the operator was applied to, as the solver's cap counts
-    with progress(
-        f"{op.name} spectrum",
-        budget(session.problem, settings),
-        count=lambda: op.calls - start,
-        bound=True,
-    ):
-        report = analyse_spectrum(session.problem, op, settings)
+    options = library_options("spectrum", opt)
+    report = calls.spectrum(session.problem, progress=progress, **options)
     report = replace(report, distributed=session.distributed())
-    require_converged(report.top + report.bottom, opt["allow_unconverged"], report.solver.products)
     emit(
         Rendered(
             report,
@@ -56,12 +39,3 @@ def spectrum(cli: dict) -> None:
         ),
         opt,
     )
-
-
-def budget(problem, settings) -> int:
-    """The most products the spectrum may take (`product_bound`: the solver's own default cap,
-    its re-solve, the trace, the density and the layers, each only when asked for). The solver
-    usually stops far sooner, so the progress says "at most"."""
-    from landscape.analyses.spectrum import product_bound
-
-    return product_bound(problem, settings)

@@ -1,10 +1,10 @@
-"""`landscape surface`: parse, analyse, render."""
+"""`landscape surface`: session → settings → the library's call → emit."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from landscape.cli.app import app, require_converged
+from landscape.cli.app import app
 from landscape.cli.options import command
 from landscape.cli.output import emit, log
 from landscape.cli.progress import progress
@@ -24,26 +24,13 @@ from landscape.render.writers import Rendered, lazy
 def surface(cli: dict) -> None:
     """The loss on a plane (or a line) through θ along two directions (random filter-normalised,
     Hessian eigenvectors or your own), with the quadratic model and its trust region."""
-    from landscape.analyses.surface import analyse_surface
-    from landscape.api.settings import surface_settings
+    from landscape.api import calls
+    from landscape.cli.fields import library_options
     from landscape.cli.session import open_session
 
     session = open_session("surface", cli, log=log)
     opt = session.options
-    settings = surface_settings(opt)
-    total = settings.grid**settings.dims
-
-    def certified(eig) -> None:
-        require_converged(eig.top, opt["allow_unconverged"], eig.products)
-
-    with progress("surface", total=total, unit="points") as tick:
-        report = analyse_surface(
-            session.problem,
-            settings,
-            strategy=opt["strategy"],
-            progress=lambda stage, n: tick(n) if stage == "grid points" else None,
-            on_eigen=certified,
-        )
+    report = calls.surface(session.problem, progress=progress, **library_options("surface", opt))
     report = replace(report, distributed=session.distributed())
     emit(
         Rendered(

@@ -1,4 +1,5 @@
-"""`landscape taylor-check`: parse, analyse, render; exit 1 when a derivative is wrong."""
+"""`landscape taylor-check`: session → settings → the library's call → emit; exit 1 when a
+derivative is wrong."""
 
 from __future__ import annotations
 
@@ -30,20 +31,14 @@ class TaylorCheckFailed(LandscapeError):
 )
 def taylor_check(cli: dict) -> None:
     """Taylor test: residuals of the 1st/2nd-order predictions against the step size."""
-    from landscape.analyses.taylor import analyse_taylor
-    from landscape.api.settings import taylor_settings
+    from landscape.api import calls
+    from landscape.cli.fields import library_options
     from landscape.cli.session import open_session
-    from landscape.curvature import make_operator
 
     session = open_session("taylor_check", cli, log=log)
-    opt, problem = session.options, session.problem
-    settings = taylor_settings(opt, problem)
-    with progress("building products"):
-        hessian = make_operator("hessian", problem, strategy=opt["strategy"])
-        ggn = make_operator("ggn", problem, strategy=opt["strategy"])
-    count = len(settings.directions) + (settings.direction_vector is not None)
-    with progress("taylor-check", count, unit="directions") as tick:
-        report = analyse_taylor(problem, hessian, ggn, settings, progress=lambda _s, n: tick(n))
+    opt = session.options
+    options = library_options("taylor_check", opt)
+    report = calls.taylor_check(session.problem, progress=progress, **options)
     report = replace(report, distributed=session.distributed())
     emit(
         Rendered(
