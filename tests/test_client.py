@@ -66,7 +66,12 @@ SOLVING = [
 ]
 
 
-@pytest.mark.parametrize("args", [*SOLVING, ["gate", "--max", "lambda_max=1e9"]], ids=str)
+EIGENVECTOR_LINES = ["taylor-check", "--direction", "top-eigenvector"]
+
+
+@pytest.mark.parametrize(
+    "args", [*SOLVING, EIGENVECTOR_LINES, ["gate", "--max", "lambda_max=1e9"]], ids=str
+)
 def test_a_basis_too_small_is_the_same_clear_error_in_every_solving_command(
     args, tmp_path, capsys, monkeypatch
 ):

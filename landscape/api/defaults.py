@@ -89,7 +89,7 @@ COMMANDS = {
     "problem": PROBLEM,
     "spectrum": {**PROBLEM, **STRATEGY, **SPECTRUM, **SOLVER},
     "ggn_gap": {**PROBLEM, **STRATEGY, **GGN_GAP, **SOLVER},
-    "taylor_check": {**PROBLEM, **STRATEGY, **TAYLOR_CHECK},
+    "taylor_check": {**PROBLEM, **STRATEGY, **TAYLOR_CHECK, "basis_memory": SOLVER["basis_memory"]},
     "sharpness": {**PROBLEM, **STRATEGY, **SHARPNESS, **SOLVER},
     "surface": {**PROBLEM, **STRATEGY, **SURFACE, **SOLVER},
     "interpolate": {**PROBLEM, **STRATEGY, **INTERPOLATE},

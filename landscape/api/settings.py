@@ -207,7 +207,7 @@ def taylor_settings(opt: dict, problem):
         names = list(DIRECTIONS) if "all" in wanted else list(dict.fromkeys(wanted))
     return TaylorSettings(
         etas=etas, directions=names, direction_vector=vector, direction_label=label,
-        seed=int(opt["seed"]),
+        seed=int(opt["seed"]), basis_budget=basis_of(opt),
     )  # fmt: skip
 
 

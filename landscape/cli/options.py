@@ -214,7 +214,7 @@ TABLE: tuple[Option, ...] = (
     Opt("basis_memory", str, LIB, "Memory for the eigen-solver's Krylov basis: bytes or a "
       "size (500MB, 2GB, 1.5GiB). Default: a quarter of the free memory, up to 300 vectors; "
       "a float64 basis that does not fit is stored in float32 (float64 coefficients).",
-      SOLVED, metavar="SIZE"),
+      (*SOLVED, "taylor_check"), metavar="SIZE"),
     Opt("multiplicity_check", bool, LIB, "Lock the converged pairs and search again from a "
       "fresh vector, so repeated eigenvalues are listed as often as they occur (about twice "
       "the products).", ("spectrum",)),

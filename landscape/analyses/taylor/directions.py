@@ -43,7 +43,9 @@ def build_directions(
             skipped.append("gradient: g = 0 at θ, it has no direction")
     eig_ends = [w for w in EIGEN_ENDS if w in wanted]
     if eig_ends:
-        eigen, products = eigen_directions(hessian, gradient, eig_ends, settings.seed)
+        eigen, products = eigen_directions(
+            hessian, gradient, eig_ends, settings.seed, settings.basis_budget
+        )
         out.extend(eigen)
     if "random" in wanted:
         gen = torch.Generator().manual_seed(settings.seed)
@@ -59,7 +61,7 @@ def build_directions(
 
 
 def eigen_directions(
-    hessian: CurvatureOperator, gradient: Tensor, ends: list[str], seed: int
+    hessian: CurvatureOperator, gradient: Tensor, ends: list[str], seed: int, basis_budget=None
 ) -> tuple[list[Direction], int]:
     """The Hessian's top and/or bottom eigenvectors (downhill) and the products they cost."""
     before = hessian.products
@@ -69,6 +71,7 @@ def eigen_directions(
         int("bottom-eigenvector" in ends),
         tol=EIGEN_TOL,
         seed=seed,
+        basis_budget=basis_budget,
     )
     found = (
         ("top-eigenvector", eig.top, eig.top_vectors),

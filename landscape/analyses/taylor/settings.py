@@ -9,6 +9,7 @@ import numpy as np
 from torch import Tensor
 
 from landscape.errors import InputError
+from landscape.estimators.basis import BasisBudget
 
 REQUIRED_ORDER = {"r1": 1.9, "r2_hessian": 2.9}
 FLOOR_FACTOR = 30.0  # a residual is measurable above FLOOR_FACTOR × the noise of ΔL
@@ -30,6 +31,7 @@ class TaylorSettings:
     seed: int
     direction_vector: Tensor | None = None  # a user's direction (direction_file), if any
     direction_label: str = "file"
+    basis_budget: BasisBudget | None = None  # the eigenvector directions' Krylov basis
 
 
 def thresholds() -> dict:
