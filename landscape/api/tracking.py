@@ -38,7 +38,7 @@ def track(
     `cache`: a folder of rows keyed by file content and settings, so a rerun computes only new
     checkpoints. `on_row(row)` is called as each row is done. Other keywords (batch_size,
     dtype, device, samples, ...) are `ls.make_problem`'s. Returns a TrackReport
-    (`.checkpoints`: one Row each; `.to_dict()` the `--json` document)."""
+    (`.checkpoints`: one Row each; `.to_dict()` the JSON document)."""
     from landscape.analyses.track import METRICS, TrackSettings, analyse_track, expand, plan
     from landscape.api.blocks import make_problem
 
