@@ -13,8 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import landscape as ls  # noqa: E402
 from test_track import _data, _model, _train  # noqa: E402
+
+import landscape as ls  # noqa: E402
 
 
 def compare(label: str, steps: int, save: set[int], tol: float) -> None:
