@@ -32,6 +32,7 @@ __all__ = [
     "spectrum",
     "surface",
     "taylor_check",
+    "track",
 ]
 
 

@@ -27,6 +27,7 @@ NAMES = {
         "landscape.api.calls",
     ),
     "SolverSettings": "landscape.api.settings",
+    "track": "landscape.api.tracking",
     **dict.fromkeys(
         ("InputError", "LandscapeError", "NotConverged", "NumericalError"), "landscape.errors"
     ),

@@ -114,6 +114,7 @@ def extreme_eigenpairs(
     multiplicity_check: bool = _S["multiplicity_check"],
     allow_unconverged: bool = D.SOLVER["allow_unconverged"],
     solver: SolverSettings | None = None,
+    start=None,
 ):
     """The k largest and k_bottom smallest (most negative; None: k) eigenpairs of `op`, each
     certified: |λ − λ̂| ≤ error_bound, `converged` when ‖Av − λv‖ ≤ tol·max|λ|.
@@ -122,7 +123,13 @@ def extreme_eigenpairs(
     `.bottom_vectors`: (p, k) tensors; `.products`). Cost: thick-restart Lanczos, usually a
     few times k + k_bottom products, at most max_products (about twice with
     multiplicity_check). Raises ls.NotConverged (its `.report` the EigenResult) unless
-    allow_unconverged."""
+    allow_unconverged.
+
+    `start` warm-starts the solve: a previous result (or its `.start`, an (m, p) block of
+    Ritz vectors, or one (p,) vector). The block costs m products, the solve starts from its
+    best combination, and the certificates are those of a cold solve; on a slowly moving
+    operator (consecutive training steps) it takes a fraction of the products. Pass each
+    result to the next call: `.start` carries its Ritz vectors and its own start's."""
     from landscape.estimators.basis import BasisBudget
     from landscape.estimators.lanczos import extreme_eigenpairs as solve
 
@@ -135,10 +142,16 @@ def extreme_eigenpairs(
     eig = solve(
         op, k, k if k_bottom is None else k_bottom, tol=tol, max_products=max_products,
         seed=seed, multiplicity_check=multiplicity_check,
-        basis_budget=BasisBudget(memory=memory_of(basis_memory)),
+        basis_budget=BasisBudget(memory=memory_of(basis_memory)), start=_start_of(start),
     )  # fmt: skip
     not_converged(eig, eig.top + eig.bottom, {"allow_unconverged": allow_unconverged}, eig.products)
     return eig
+
+
+def _start_of(start):
+    from landscape.estimators.results import EigenResult
+
+    return start.start if isinstance(start, EigenResult) else start
 
 
 @speaking_fields

@@ -26,6 +26,7 @@ from landscape.errors import InputError
 from landscape.estimators.basis import MAX_BASIS, Basis, BasisBudget, plan_basis
 from landscape.estimators.orthogonality import Reorthogonalisation
 from landscape.estimators.results import Eigenpair, EigenResult
+from landscape.estimators.warm import warm_vector
 
 MAX_RECHECKS = 3  # locked re-solves of the multiplicity check
 # Partial reorthogonalisation (estimators/orthogonality.py) from this many parameters on; below,
@@ -51,6 +52,7 @@ def extreme_eigenpairs(
     progress: Callable[[int], None] | None = None,
     multiplicity_check: bool = False,
     basis_budget: BasisBudget | None = None,
+    start: Tensor | None = None,
 ) -> EigenResult:
     """Top-k (largest) and bottom-k (smallest, most negative) eigenpairs of `op`.
 
@@ -73,13 +75,13 @@ def extreme_eigenpairs(
     p = op.num_params
     _check_request(p, k_top, k_bottom, tol)
     info = _plan(p, k_top + k_bottom, op.device, basis_budget, max_basis)
-    start = (time.perf_counter(), op.calls)
-    args = (op, k_top, k_bottom, tol, info, max_products, seed, progress, multiplicity_check)
+    clock = (time.perf_counter(), op.calls)
+    args = (op, k_top, k_bottom, tol, info, max_products, seed, progress, multiplicity_check, start)
     partial = p >= PARTIAL_FROM
-    result = _solve(*args, start=start, partial=partial)
+    result = _solve(*args, clock=clock, partial=partial)
     if partial and result.orthogonality > GHOSTS:  # the estimates missed a loss: never seen
-        again = _solve(*args, start=(start[0], op.calls), partial=False)  # a budget of its own
-        result = replace(again, products=op.calls - start[1])  # both solves' products
+        again = _solve(*args, clock=(clock[0], op.calls), partial=False)  # a budget of its own
+        result = replace(again, products=op.calls - clock[1])  # both solves' products
     return result
 
 
@@ -118,16 +120,19 @@ def _plan(p: int, want: int, device, budget: BasisBudget | None, max_basis: int 
 
 
 def _solve(
-    op, k_top, k_bottom, tol, info, max_products, seed, progress, multiplicity_check, *,
-    start, partial,
+    op, k_top, k_bottom, tol, info, max_products, seed, progress, multiplicity_check, warm, *,
+    clock, partial,
 ) -> EigenResult:  # fmt: skip
     p, want = op.num_params, k_top + k_bottom
-    start_time, start_products = start
+    start_time, start_products = clock
     basis = Basis(p, info)
     size = basis.size
     budget = max_products or default_budget(size, want)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    v = _random(p, gen, op)
+    if warm is None:
+        v, first = _random(p, gen, op), None
+    else:  # the best combination of the block: its first product comes with it
+        v, first = warm_vector(op, warm, k_top, k_bottom, size // 2)
     basis.V[0] = v / v.norm()
     basis.m, restarts, beta = 1, 0, 0.0
     track = Reorthogonalisation(size, p, op.dtype, basis.dtype, tol, partial)
@@ -135,7 +140,8 @@ def _solve(
     multiplicity = None  # "verified", or "unresolved" when the last round still found more
     while True:
         j = basis.m - 1
-        w = op.matvec(basis.V[j]).double()
+        w = op.matvec(basis.V[j]).double() if first is None else first
+        first = None
         if progress:
             progress(op.calls - start_products)
         w, beta = _orthogonalize(basis, track, w, j)
@@ -181,8 +187,9 @@ def _solve(
         basis.S[basis.m, j] = basis.S[j, basis.m] = beta
         basis.m += 1
     result = _certify(
-        op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time
-    )
+        op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time,
+        warm,
+    )  # fmt: skip
     return replace(result, multiplicity=multiplicity, full_passes=track.full_passes)
 
 
@@ -290,6 +297,16 @@ def _orthonormal_kept(basis: Basis, r: int, limit: float) -> None:
     basis.S[r, :r] = basis.S[:r, r] = L_inv @ basis.S[r, :r]
 
 
+def _start_block(X: Tensor, warm: Tensor | None) -> Tensor:
+    """The rows a next solve starts from (`start=`): these Ritz vectors, then those of the
+    solve this one started from (the first rows of `warm`, as many): a spectrum oscillating
+    between two steps (the edge of stability) comes back to them every other step."""
+    rows = X.T.contiguous()
+    if warm is None or warm.dim() != 2:
+        return rows
+    return torch.cat([rows, warm[: rows.shape[0]].to(rows.device, rows.dtype)])
+
+
 def _orthogonality(X: Tensor) -> float:
     """max |XᵀX − I| of unit columns: far below 1 when they are distinct eigenvectors (a
     Ritz value repeated as a ghost copy has a vector nearly parallel to the first)."""
@@ -299,7 +316,7 @@ def _orthogonality(X: Tensor) -> float:
 
 
 def _certify(
-    op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time
+    op, basis, theta, Y, k_top, k_bottom, tol, scale, restarts, start_products, start_time, warm
 ) -> EigenResult:
     """Ritz vectors of both ends and their explicit residual norms (one block of products)."""
     n = len(theta)
@@ -323,6 +340,7 @@ def _certify(
         raise NumericalError("the eigen-solver produced NaN", "check the loss for NaN/inf values")
     top, bottom = pairs[: len(top_idx)], pairs[len(top_idx) :]
     return EigenResult(
+        start=_start_block(X, warm),
         top=top,
         bottom=bottom,
         top_vectors=X[:, : len(top_idx)],

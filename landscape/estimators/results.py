@@ -79,6 +79,9 @@ class EigenResult:
     basis: BasisInfo | None = None  # None: no Krylov basis (dense solve, nothing asked)
     full_passes: int = 0  # steps orthogonalised against the whole basis (the rest: the last two)
     orthogonality: float | None = None  # max |XᵀX − I| of the returned vectors (Lanczos)
+    # (m, p) rows a next solve can start from (`start=`): the Ritz vectors above, then those
+    # of the solve this one started from (uncertified here: only a start)
+    start: Tensor | None = field(default=None, repr=False)
 
     @property
     def scale(self) -> float:

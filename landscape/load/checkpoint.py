@@ -389,3 +389,16 @@ def _load_state(
     check_state_tensors(state, path)
     model.load_state_dict(state, strict=False)
     return missing if partial else []
+
+
+def read_state(path: str | Path, trust: bool = False) -> tuple[dict, dict]:
+    """The state dict (prefixes stripped) and metadata of a weights file, without building a
+    model: what `landscape track` swaps into the one model it built."""
+    path = _check_file(path)
+    if _kind(path) == "safetensors":
+        obj, metadata = _load_safetensors(path)
+    else:
+        obj, metadata = _unwrap(_torch_load(path, trust), path, trust)
+    if isinstance(obj, nn.Module):
+        obj = obj.state_dict()
+    return _strip_prefixes(obj), metadata
