@@ -106,9 +106,7 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
     return options, config, sources
 
 
-def open_session(
-    command: str, cli: dict, log=None, sample: bool = True, model_of=None
-) -> Session:
+def open_session(command: str, cli: dict, log=None, sample: bool = True, model_of=None) -> Session:
     """The problem a command analyses; every output path is checked before anything loads.
     `sample=False`: a checkpoint must be named (the gate never checks the bundled demo).
     `model_of(options)`: the checkpoint that builds the model, for a command without `model`."""

@@ -165,7 +165,7 @@ def input_files(options: Mapping) -> list[tuple[str, Path]]:
 
 
 def _named(value) -> bool:
-    return value is not None and not isinstance(value, bool) and isinstance(value, str | os.PathLike)
+    return not isinstance(value, bool) and isinstance(value, str | os.PathLike)
 
 
 def same_file(a: Path, b: Path) -> bool:
