@@ -79,6 +79,9 @@ def track_view(report: TrackReport) -> Group:
         f"{'warm starts' if report.warm else 'cold starts'})"
     )
     total = f"total {report.products} Hessian-vector products, {report.seconds:.2f} s"
+    cached = sum(r.cached for r in rows)
+    if cached:
+        total += f" ({cached} rows read from the cache: their products were spent earlier)"
     failed = f"; {len(report.failed)} checkpoint(s) failed" if report.failed else ""
     return Group(heading, table, Text(total + failed))
 
