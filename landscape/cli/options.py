@@ -299,7 +299,7 @@ TABLE: tuple[Option, ...] = (
     # -- track ----------------------------------------------------------------------------
     Opt("checkpoints", list, None, "Checkpoints of one run: files, folders or globs (quoted), "
       "ordered by the step they record, else the number in their names.", ("track",),
-      argument=True),
+      argument=True, metavar="CHECKPOINTS"),
     Opt("k", int, LIB, "How many top eigenvalues per checkpoint.", ("track",), least=1),
     Opt("k_bottom", int, LIB, "How many bottom eigenvalues per checkpoint (λ_min).",
       ("track",), least=0),
@@ -386,7 +386,8 @@ def _bad(flag: str, message: str) -> Exception:
 def _annotation(o: Option):
     if o.argument:
         kind = list[str] if o.type is list else o.type
-        return Annotated[kind | None, typer.Argument(help=o.help, show_default=False)]
+        info = typer.Argument(help=o.help, show_default=False, metavar=o.metavar)
+        return Annotated[kind | None, info]
     shown = "" if o.default is None or o.default is False else f" [default: {o.default}]"
     kind = list[str] if o.type is list else o.type
     extra = {"parser": functools.partial(_int64, o.flag)} if o.type is int else {}
