@@ -43,6 +43,7 @@ REPORTS = {
     "gate": ("landscape.analyses.gate", "GateReport"),
     "surface": ("landscape.analyses.surface.report", "SurfaceReport"),
     "interpolate": ("landscape.analyses.surface.report", "InterpolationReport"),
+    "track": ("landscape.analyses.track.report", "TrackReport"),
     "params": ("landscape.analyses.params", "ParamsReport"),
 }
 

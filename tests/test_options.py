@@ -106,6 +106,7 @@ def test_help_lists_the_commands_in_the_readmes_order():
         "gate",
         "surface",
         "interpolate",
+        "track",
         "params",
     ]
 

@@ -142,6 +142,9 @@ def test_bad_inputs_name_the_file(tmp_path):
     with pytest.raises(ls.InputError, match="matches no checkpoint"):
         ls.track(_model(), str(tmp_path / "none*.pt"), _data(), "mse")
     torch.save({"state_dict": _model().state_dict(), "step": 1}, tmp_path / "ck_5.pt")
+    with pytest.raises(ls.InputError, match="ck_0.pt.*no Adam second moment"):  # SGD's state
+        ls.track(_model(), tmp_path, _data(), "mse", metrics=("adam",))
+    (tmp_path / "ck_0.pt").unlink()
     with pytest.raises(ls.InputError, match="ck_5.pt.*no optimizer state"):
         ls.track(_model(), tmp_path, _data(), "mse", metrics=("adam",))
 

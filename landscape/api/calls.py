@@ -192,3 +192,13 @@ def params(model, opt):
 
     check_params(model, opt["params"])
     return list_params(model, opt["params"], type(model).__name__)
+
+
+@keywords("track", extra={"checkpoints": None, "trust_checkpoint": False, "on_row": None})
+def track(model, data, loss, opt, checkpoints=None, trust_checkpoint=False, on_row=None):
+    """`ls.track` with the model first: the curvature of `model` (or a prebuilt problem) at
+    each of `checkpoints`, one row each in step order (see `ls.track`)."""
+    from landscape.api.tracking import run_track
+
+    problem = _problem(model, data, loss, opt)
+    return run_track(problem, checkpoints, opt, trust_checkpoint, on_row)

@@ -83,6 +83,17 @@ SURFACE = {
 }
 INTERPOLATE = {"steps": 21, "range": "0,1", "reset_bn": False}
 PARAMS = {"params": None}
+# `track`: a λ_max per checkpoint; tol 1e-3 (a curve over a run, not one figure).
+TRACK = {
+    "k": 1,
+    "k_bottom": 0,
+    "tol": 1e-3,
+    "max_products": None,
+    "metrics": "lambda_max,loss,lr,proxy",  # of lambda_max, loss, lr, adam, proxy
+    "cold": False,
+    "lr": None,  # None: each checkpoint's optimizer state
+    "cache": None,
+}
 
 # The keywords of each call, in signature order (the solver's where the command runs it).
 COMMANDS = {
@@ -94,4 +105,5 @@ COMMANDS = {
     "surface": {**PROBLEM, **STRATEGY, **SURFACE, **SOLVER},
     "interpolate": {**PROBLEM, **STRATEGY, **INTERPOLATE},
     "params": PARAMS,
+    "track": {**PROBLEM, **STRATEGY, **TRACK},
 }

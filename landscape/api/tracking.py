@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from landscape.api.defaults import TRACK
 from landscape.errors import InputError
 
 
@@ -13,14 +14,14 @@ def track(
     data,
     loss,
     *,
-    k: int = 1,
-    k_bottom: int = 0,
-    tol: float = 1e-3,
-    max_products: int | None = None,
-    metrics=("lambda_max", "loss", "lr", "proxy"),
-    cold: bool = False,
-    lr: float | None = None,
-    cache: str | Path | None = None,
+    k: int = TRACK["k"],
+    k_bottom: int = TRACK["k_bottom"],
+    tol: float = TRACK["tol"],
+    max_products: int | None = TRACK["max_products"],
+    metrics=TRACK["metrics"],
+    cold: bool = TRACK["cold"],
+    lr: float | None = TRACK["lr"],
+    cache: str | Path | None = TRACK["cache"],
     trust_checkpoint: bool = False,
     strategy: str = "auto",
     seed: int = 0,
@@ -32,6 +33,7 @@ def track(
     and k_bottom smallest), the loss, the learning rate and its edge 2/η (momentum-aware,
     from the optimizer state), Adam's preconditioned λ_max ("adam" in `metrics`, needs Adam
     state) and the critical-sharpness proxy 2/η_c along −g (a line search, ≤ 9 losses).
+    `metrics`: a list of names or a comma-separated string.
 
     `model` is built once (its weights are not used, nor changed); each checkpoint's state dict
     is swapped in. Each solve starts from the previous one's Ritz vectors unless `cold`.
@@ -39,20 +41,38 @@ def track(
     checkpoints. `on_row(row)` is called as each row is done. Other keywords (batch_size,
     dtype, device, samples, ...) are `ls.make_problem`'s. Returns a TrackReport
     (`.checkpoints`: one Row each; `.to_dict()` the JSON document)."""
-    from landscape.analyses.track import METRICS, TrackSettings, analyse_track, expand, plan
     from landscape.api.blocks import make_problem
 
-    names = [checkpoints] if isinstance(checkpoints, str | Path) else list(checkpoints)
+    opt = dict(
+        k=k, k_bottom=k_bottom, tol=tol, max_products=max_products, metrics=metrics, cold=cold,
+        lr=lr, cache=cache, strategy=strategy, seed=seed,
+    )  # fmt: skip
+    prob = make_problem(model, data, loss, seed=seed, **problem)
+    return run_track(prob, checkpoints, opt, trust_checkpoint, on_row)
+
+
+def run_track(problem, checkpoints, opt: dict, trust: bool = False, on_row=None):
+    """The track of `problem` over `checkpoints` with the keywords `opt` (`ls.track`'s and the
+    command line's `track`)."""
+    from landscape.analyses.track import METRICS, TrackSettings, analyse_track, expand, plan
+
+    names = [checkpoints] if isinstance(checkpoints, str | Path) else list(checkpoints or [])
+    if not names:
+        raise InputError("checkpoints: none given", "name checkpoint files, a folder or a glob")
+    metrics = opt["metrics"]
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise InputError(f"metrics: unknown {unknown}", f"choose among {', '.join(METRICS)}")
+    k, k_bottom = opt["k"], opt["k_bottom"]
     if k < 0 or k_bottom < 0 or k + k_bottom == 0:
         raise InputError(f"k = {k}, k_bottom = {k_bottom}", "ask for k ≥ 1 or k_bottom ≥ 1")
     settings = TrackSettings(
-        k=k, k_bottom=k_bottom, tol=tol, max_products=max_products, seed=seed,
-        metrics=tuple(metrics), warm=not cold, lr=lr, trust=trust_checkpoint, strategy=strategy,
+        k=k, k_bottom=k_bottom, tol=opt["tol"], max_products=opt["max_products"],
+        seed=opt["seed"], metrics=tuple(metrics), warm=not opt["cold"], lr=opt["lr"],
+        trust=trust, strategy=opt["strategy"],
     )  # fmt: skip
-    prob = make_problem(model, data, loss, **problem)
-    entries, order = plan(prob, expand([str(n) for n in names]), settings)
-    folder = Path(cache) if cache is not None else None
-    return analyse_track(prob, entries, order, settings, cache=folder, on_row=on_row)
+    entries, order = plan(problem, expand([str(n) for n in names]), settings)
+    folder = Path(opt["cache"]) if opt["cache"] is not None else None
+    return analyse_track(problem, entries, order, settings, cache=folder, on_row=on_row)

@@ -1,5 +1,5 @@
 """Command line: `landscape spectrum|ggn-gap|taylor-check|sharpness|gate|surface|interpolate|
-params`."""
+track|params`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from landscape.cli.commands import (  # noqa: F401 (registers them)
     spectrum,
     surface,
     taylor_check,
+    track,
 )
 
 

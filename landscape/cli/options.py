@@ -36,9 +36,11 @@ ALL = (  # the analyses of a problem
     "gate",
     "surface",
     "interpolate",
+    "track",
 )
 COMMANDS = (*ALL, "params")
 LOADS = COMMANDS  # options that load a model (or say what to do with a report)
+ONE_MODEL = tuple(c for c in LOADS if c != "track")  # track's checkpoints are its argument
 SOLVED = ("spectrum", "ggn_gap", "sharpness", "gate", "surface")  # run the eigen-solver
 CERTIFIED = ("spectrum", "ggn_gap", "sharpness", "surface")  # commands that report eigenpairs
 TAYLOR = ("taylor_check", "gate")  # the gate's taylor_order metric runs the taylor-check
@@ -148,7 +150,7 @@ Opt = Option
 TABLE: tuple[Option, ...] = (
     # -- what to analyse ------------------------------------------------------------------
     Opt("model", Path, None, "Checkpoint (.pt/.pth state dict or module, .safetensors, .pt2). "
-      "Default: the config's `model`, else the bundled sample.", LOADS, argument=True),
+      "Default: the config's `model`, else the bundled sample.", ONE_MODEL, argument=True),
     Opt("data", str, None, "Data: .pt (x/y dict, tuple, TensorDataset), .npz (x, y), or "
       "module:fn / file.py:fn. Default: the checkpoint's metadata."),
     Opt("model_factory", str, None, "Builds the model for a state dict: package.module:build or "
@@ -294,6 +296,28 @@ TABLE: tuple[Option, ...] = (
       ("interpolate",), least=2),
     Opt("reset_bn", bool, LIB, "Re-estimate the BatchNorm statistics on the data at each α "
       "(default: interpolate them).", ("interpolate",)),
+    # -- track ----------------------------------------------------------------------------
+    Opt("checkpoints", list, None, "Checkpoints of one run: files, folders or globs (quoted), "
+      "ordered by the step they record, else the number in their names.", ("track",),
+      argument=True, metavar="CHECKPOINTS"),
+    Opt("k", int, LIB, "How many top eigenvalues per checkpoint.", ("track",), least=1),
+    Opt("k_bottom", int, LIB, "How many bottom eigenvalues per checkpoint (λ_min).",
+      ("track",), least=0),
+    Opt("tol", float, LIB, "Lanczos: converged when ‖Av−λv‖ ≤ tol·max|λ|.", ("track",),
+      positive=True),
+    Opt("max_products", int, LIB, "Cap on each checkpoint's eigen-solve products.", ("track",),
+      least=1),
+    Opt("metrics", str, LIB, "What each row computes, comma-separated, of lambda_max, loss, lr "
+      "(η and 2/η), adam (Adam's preconditioned λ_max: needs Adam state) and proxy (critical "
+      "sharpness along −g).", ("track",), metavar="A,B"),
+    Opt("cold", bool, LIB, "Start each solve from scratch, not from the previous checkpoint's "
+      "Ritz vectors.", ("track",)),
+    Opt("lr", float, LIB, "Learning rate η for every checkpoint (default: each checkpoint's "
+      "optimizer state).", ("track",), positive=True),
+    Opt("cache", Path, LIB, "Folder of computed rows: a rerun computes only new checkpoints.",
+      ("track",), metavar="DIR"),
+    Opt("csv", Path, None, "Write one CSV row per checkpoint to this file.", ("track",),
+      metavar="FILE"),
     # -- output ---------------------------------------------------------------------------
     Opt("allow_unconverged", bool, LIB, "Report eigenvalues the solver did not certify "
       "(flagged) instead of exit code 3.", CERTIFIED),
@@ -361,7 +385,9 @@ def _bad(flag: str, message: str) -> Exception:
 
 def _annotation(o: Option):
     if o.argument:
-        return Annotated[o.type | None, typer.Argument(help=o.help, show_default=False)]
+        kind = list[str] if o.type is list else o.type
+        info = typer.Argument(help=o.help, show_default=False, metavar=o.metavar)
+        return Annotated[kind | None, info]
     shown = "" if o.default is None or o.default is False else f" [default: {o.default}]"
     kind = list[str] if o.type is list else o.type
     extra = {"parser": functools.partial(_int64, o.flag)} if o.type is int else {}

@@ -106,10 +106,13 @@ def resolve(command: str, cli: dict) -> tuple[dict, dict, dict[str, str]]:
     return options, config, sources
 
 
-def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Session:
+def open_session(command: str, cli: dict, log=None, sample: bool = True, model_of=None) -> Session:
     """The problem a command analyses; every output path is checked before anything loads.
-    `sample=False`: a checkpoint must be named (the gate never checks the bundled demo)."""
-    options, sources, checkpoint, trusted, from_metadata = open_model(command, cli, log, sample)
+    `sample=False`: a checkpoint must be named (the gate never checks the bundled demo).
+    `model_of(options)`: the checkpoint that builds the model, for a command without `model`."""
+    options, sources, checkpoint, trusted, from_metadata = open_model(
+        command, cli, log, sample, model_of
+    )
     device = _device(options["device"])
     world = world_from_env(device)
     if options["data"] is None:
@@ -159,7 +162,7 @@ def open_session(command: str, cli: dict, log=None, sample: bool = True) -> Sess
     )
 
 
-def open_model(command: str, cli: dict, log=None, sample: bool = True):
+def open_model(command: str, cli: dict, log=None, sample: bool = True, model_of=None):
     """Options, their sources, the loaded checkpoint, whether it is trusted, and the options
     its metadata supplied: everything but the data."""
     if log:  # a run starts: no line is left from an earlier one in this process
@@ -167,6 +170,8 @@ def open_model(command: str, cli: dict, log=None, sample: bool = True):
 
         NOTES.clear()
     options, config, sources = resolve(command, cli)
+    if model_of is not None:
+        options["model"], sources["model"] = model_of(options), "cli"
     check_outputs(options, command, find_config(cli.get("config")))
     if options["model"] is None and not sample:
         name = command.replace("_", "-")

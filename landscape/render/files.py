@@ -30,6 +30,7 @@ FIGURES_OF = {
     "gate": ("gate",),
     "surface": ("surface",),
     "interpolate": ("interpolate",),
+    "track": ("track",),
     "params": (),
 }
 # The options that name an input file of the run, and what the error calls it.
@@ -43,6 +44,7 @@ INPUTS = {
     "baseline": "the baseline report",
     "direction_file": "the direction file",
     "directions": "a direction file",
+    "checkpoints": "a checkpoint",
 }
 BESIDE = ("data", "model_factory")  # a checkpoint's metadata may name these beside it
 KINDS = {
@@ -84,10 +86,14 @@ class Target:
 
 
 def planned(
-    out: Path | None, png: Path | None, junit: Path | None, stems: Iterable[str]
+    out: Path | None,
+    png: Path | None,
+    junit: Path | None,
+    stems: Iterable[str],
+    csv: Path | None = None,
 ) -> list[Target]:
     """Every file the output options ask for: --out's report.json and one PNG per figure,
-    --png's figure, --junit's XML."""
+    --png's figure, --junit's XML, --csv's table."""
     targets = []
     if out is not None:
         names = ["report.json", *(f"{stem}.png" for stem in stems)]
@@ -96,6 +102,8 @@ def planned(
         targets.append(Target("--png", png, png))
     if junit is not None:
         targets.append(Target("--junit", junit, junit))
+    if csv is not None:
+        targets.append(Target("--csv", csv, csv))
     return targets
 
 
@@ -108,7 +116,8 @@ def check_outputs(options: Mapping, command: str, config: Path | None = None) ->
         _check_folder(out)
     if png is not None:
         _check_figure_suffix(png)
-    targets = planned(out, png, junit, FIGURES_OF.get(command, ()))
+    csv = output_path(options["csv"], "--csv") if options.get("csv") is not None else None
+    targets = planned(out, png, junit, FIGURES_OF.get(command, ()), csv)
     check_targets(targets, input_files({**options, "config": config}))
 
 
@@ -146,14 +155,17 @@ def input_files(options: Mapping) -> list[tuple[str, Path]]:
     found = []
     for key, label in INPUTS.items():
         value = options.get(key)
-        if value is None or isinstance(value, bool) or not isinstance(value, str | os.PathLike):
-            continue
-        for candidate in _candidates(os.fspath(value)):
+        values = value if isinstance(value, list) else [value]
+        for candidate in (c for v in values if _named(v) for c in _candidates(os.fspath(v))):
             for base in (here, beside) if key in BESIDE else (here,):
                 path = _existing(candidate, base)
                 if path is not None and all(p != path for _, p in found):
                     found.append((label, path))
     return found
+
+
+def _named(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, str | os.PathLike)
 
 
 def same_file(a: Path, b: Path) -> bool:

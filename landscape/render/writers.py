@@ -41,6 +41,7 @@ class Rendered:
     view: Callable[[Any], Any]
     figures: Mapping[str, Callable[[Any, Any], None]] = field(default_factory=dict)
     junit: Callable[[Any], bytes] | None = None
+    csv: Callable[[Any], bytes] | None = None  # a table, one row per item (track)
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,13 @@ class Targets:
     png: Path | None = None
     out: Path | None = None
     junit: Path | None = None
+    csv: Path | None = None
 
     @classmethod
     def from_options(cls, opt: dict) -> Targets:
         path = {
             k: output_path(opt[k], f"--{k}") if opt.get(k) is not None else None
-            for k in ("png", "out", "junit")
+            for k in ("png", "out", "junit", "csv")
         }
         return cls(json=bool(opt.get("json")), **path)
 
@@ -64,7 +66,9 @@ class Targets:
         """Every file these targets can get from this report (a figure that fails to draw
         is left out later)."""
         junit = self.junit if rendered.junit is not None else None
-        return planned(self.out, self.png if rendered.figures else None, junit, rendered.figures)
+        csv = self.csv if rendered.csv is not None else None
+        png = self.png if rendered.figures else None
+        return planned(self.out, png, junit, rendered.figures, csv)
 
 
 class Figures:
@@ -130,8 +134,13 @@ def junit(r: Rendered, t: Targets, figures: Figures) -> Files:
     return {t.junit: r.junit(r.report)} if t.junit is not None and r.junit is not None else {}
 
 
+def csv(r: Rendered, t: Targets, figures: Figures) -> Files:
+    return {t.csv: r.csv(r.report)} if t.csv is not None and r.csv is not None else {}
+
+
 WRITERS: dict[str, Callable[[Rendered, Targets, Figures], Files]] = {
     "junit": junit,
+    "csv": csv,
     "png": png,
     "json": report_json,
     "figures": out_figures,

@@ -41,11 +41,8 @@ def plan(problem: Problem, paths: list[Path], settings: TrackSettings) -> tuple[
     for path in paths:
         state, metadata = read_state(path, settings.trust)
         _check_architecture(problem, state, path)
-        if "adam" in settings.metrics and optimizer_state_of(metadata) is None:
-            raise InputError(
-                f"checkpoint '{path}' holds no optimizer state, which Adam's sharpness needs",
-                "save the optimizer's state_dict() with each checkpoint, or leave adam out",
-            )
+        if "adam" in settings.metrics:
+            _check_adam(problem, optimizer_state_of(metadata), settings, path)
         entries.append(Entry(path, step_of(metadata), name_number(path)))
     return order(entries)
 
@@ -146,6 +143,21 @@ def _adam(problem, optimizer, settings: TrackSettings) -> AdamRow:
         p.value if p else None, p.error_bound if p else None, bool(p and p.converged),
         report.threshold, report.products,
     )  # fmt: skip
+
+
+def _check_adam(problem: Problem, optimizer: dict | None, settings, path: Path) -> None:
+    """Adam's sharpness needs Adam's state in every checkpoint (an SGD state will not do)."""
+    if optimizer is None:
+        raise InputError(
+            f"checkpoint '{path}' holds no optimizer state, which Adam's sharpness needs",
+            "save the optimizer's state_dict() with each checkpoint, or leave adam out",
+        )
+    pair, reason = resolve_adam(problem, optimizer, settings.lr)
+    if pair is None:
+        raise InputError(
+            f"checkpoint '{path}': {reason}",
+            "save an Adam optimizer's state_dict() with each checkpoint, or leave adam out",
+        )
 
 
 def _lr(option: float | None, optimizer: dict | None) -> tuple[float | None, str | None]:
