@@ -1,0 +1,72 @@
+"""PyTorch Lightning: certified λ_max of the loss Hessian logged while a model trains.
+
+    from landscape.callbacks.lightning import CurvatureCallback
+    trainer = L.Trainer(callbacks=[CurvatureCallback((x, y), "cross-entropy", every_n_steps=50)])
+    trainer.fit(module, train_loader)
+
+At every `every_n_steps`-th optimizer step (`trainer.global_step`, the weights after that many
+updates) the callback logs through `pl_module.log` (so TensorBoard, CSV, W&B and every other
+logger get it): `curvature/lambda_max` and `curvature/lambda_max_error_bound` (some eigenvalue
+lies within the bound of the value), with k_bottom ≥ 1 `curvature/lambda_min` and its bound,
+`curvature/lr` and, for SGD, `curvature/two_over_lr` (the stability edge, momentum-aware).
+Lightning hands step-logged values to its loggers every `log_every_n_steps`; at the other
+steps the callback writes them to `trainer.loggers` itself, at the same step Lightning uses.
+
+`data` is what `ls.make_problem` takes (a tuple (x, y), a Dataset or a DataLoader): a fixed
+batch or subset of the training data, read in eval mode on a deep copy of the module."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+
+from landscape.callbacks.core import PREFIX, TOL, Tracker
+
+
+class CurvatureCallback(pl.Callback):
+    """Log certified curvature every `every_n_steps` optimizer steps, leaving training
+    bit-identical. `k` top eigenvalues (λ_max first), `k_bottom` bottom ones (λ_min), each to
+    `tol` (relative residual); `max_overhead` (e.g. 0.1) skips due steps while measuring would
+    take more than that share of the training time. Other keywords go to `ls.make_problem`
+    (dtype, batch_size, output, params, …). `.history` holds every measurement."""
+
+    def __init__(
+        self,
+        data,
+        loss="cross-entropy",
+        *,
+        every_n_steps: int = 100,
+        k: int = 1,
+        k_bottom: int = 0,
+        tol: float = TOL,
+        max_products: int | None = None,
+        max_overhead: float | None = None,
+        warm_start: bool = True,
+        prefix: str = PREFIX,
+        prog_bar: bool = False,
+        **problem,
+    ):
+        super().__init__()
+        self.tracker = Tracker(
+            data, loss, every_n_steps, k, k_bottom, tol, max_products, max_overhead,
+            warm_start, prefix, problem,
+        )  # fmt: skip
+        self.prog_bar = prog_bar
+
+    @property
+    def history(self):
+        return self.tracker.history
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_rank != 0 and trainer.world_size > 1:
+            return  # one process measures (each would compute the same numbers on its copy)
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        metrics = self.tracker.step_end(pl_module, trainer.global_step, optimizer, (trainer,))
+        if not metrics:
+            return
+        for name, value in metrics.items():
+            pl_module.log(name, value, on_step=True, on_epoch=False, prog_bar=self.prog_bar)
+        connector = getattr(trainer, "_logger_connector", None)
+        if connector is not None and not connector.should_update_logs:
+            step = trainer.fit_loop.epoch_loop._batches_that_stepped
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=step)

@@ -1,0 +1,172 @@
+"""The training callbacks (landscape/callbacks): the λ_max they log equals a dense float64
+Hessian's at the weights of that step, within the logged bound; training with a callback ends
+with the same weights, bit for bit, as without it; the overhead budget lowers the cadence; the
+solve is warm-started from the previous call's Ritz vectors when the solver takes a start."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+from dense import dense_hessian
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import landscape as ls
+from landscape.callbacks import core
+from landscape.callbacks.core import Cadence, Tracker, untouched
+
+STEPS, EVERY = 6, 2
+
+
+def data(n=48, d=5, c=3, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g), torch.randint(0, c, (n,), generator=g)
+
+
+def net(seed=0):
+    """BatchNorm (statistics that move) and dropout (draws from the global generator)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Dropout(0.2), nn.Linear(8, 3)
+    )
+
+
+def dense_top(model, x, y) -> float:
+    problem = ls.make_problem(model, (x, y), "cross-entropy", device="cpu")
+    return torch.linalg.eigvalsh(dense_hessian(problem))[-1].item()
+
+
+def check_against_dense(history, weights, model, x, y):
+    assert [m.step for m in history] == list(range(EVERY, STEPS + 1, EVERY))
+    for m in history:
+        model.load_state_dict(weights[m.step])
+        truth = dense_top(model, x, y)
+        value, bound = (
+            m.metrics["curvature/lambda_max"],
+            m.metrics["curvature/lambda_max_error_bound"],
+        )
+        assert abs(value - truth) <= bound + 1e-9 * abs(truth), (m.step, value, truth, bound)
+    assert len({m.metrics["curvature/lambda_max"] for m in history}) == len(history)  # it moved
+
+
+# -- the shared core ------------------------------------------------------------------------
+
+
+def test_untouched_restores_every_random_state_and_the_data_generator():
+    gen = torch.Generator().manual_seed(3)
+    loader = DataLoader(TensorDataset(*data()), batch_size=8, shuffle=True, generator=gen)
+    torch.manual_seed(5), np.random.seed(5), random.seed(5)
+    want = (torch.rand(3), np.random.rand(3), random.random(), torch.rand(2, generator=gen))
+    model = net().train()
+    torch.manual_seed(5), np.random.seed(5), random.seed(5), gen.manual_seed(3)
+    with untouched(model, loader):
+        torch.rand(7), np.random.rand(7), random.random(), list(loader)
+        model.eval()
+        torch.set_grad_enabled(False)
+    got = (torch.rand(3), np.random.rand(3), random.random(), torch.rand(2, generator=gen))
+    assert torch.equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert got[2] == want[2] and torch.equal(got[3], want[3])
+    assert model.training and all(m.training for m in model.modules())
+    assert torch.is_grad_enabled()
+
+
+def test_a_measurement_leaves_the_model_and_the_random_state_as_they_were():
+    x, y = data()
+    model = net().train()
+    model(x).logsumexp(1).mean().backward()
+    before = copy.deepcopy(model.state_dict()), [p.grad.clone() for p in model.parameters()]
+    torch.manual_seed(9)
+    state = torch.get_rng_state()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)  # draws from torch's
+    metrics = Tracker(loader, every_n_steps=1).step_end(model, 1)
+    assert metrics["curvature/lambda_max"] > 0
+    assert torch.equal(torch.get_rng_state(), state)
+    after = model.state_dict()
+    assert all(torch.equal(before[0][k], after[k]) for k in after)
+    assert all(torch.equal(g, p.grad) for g, p in zip(before[1], model.parameters()))
+    assert model.training
+
+
+def test_the_tracker_gives_lambda_max_and_min_within_their_bounds_and_the_sgd_edge():
+    x, y = data()
+    model = net().eval()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    metrics = Tracker((x, y), every_n_steps=1, k_bottom=1, tol=1e-8).step_end(model, 1, opt)
+    eigs = torch.linalg.eigvalsh(
+        dense_hessian(ls.make_problem(model, (x, y), "cross-entropy", device="cpu"))
+    )
+    for name, truth in (("lambda_max", eigs[-1]), ("lambda_min", eigs[0])):
+        value, bound = metrics[f"curvature/{name}"], metrics[f"curvature/{name}_error_bound"]
+        assert abs(value - truth.item()) <= bound + 1e-10, name
+    assert metrics["curvature/two_over_lr"] == pytest.approx((2 + 1.8) / (1 + 1.8) / 0.05)
+    assert metrics["curvature/lr"] == 0.05
+    adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+    assert core.stability(adam) == {"lr": 1e-3}  # Adam's edge is preconditioned: not 2/η
+
+
+def test_the_overhead_budget_lowers_the_cadence():
+    cadence, now, taken = Cadence(every=1, max_overhead=0.1), 0.0, []
+    for step in range(1, 101):  # training steps of 1 s, measurements of 2 s
+        now += 1.0
+        cadence.arrive(now)
+        if cadence.due(step):
+            taken.append(step)
+            cadence.spent(step, 2.0)
+            now += 2.0
+        cadence.leave(now)
+    assert taken == [1, 41, 61, 81]  # the next when 2 s more keep it within 10% (timed from step 1)
+    assert cadence.measuring <= 0.1 * cadence.training
+    assert cadence.skipped == 100 - len(taken)
+    free = Cadence(every=10, max_overhead=None)
+    assert [s for s in range(1, 41) if free.due(s) and not free.spent(s, 5.0)] == [10, 20, 30, 40]
+
+
+def test_a_slow_solve_under_a_budget_is_measured_less_often(monkeypatch):
+    import time
+
+    real = ls.extreme_eigenpairs
+
+    def slow(*args, **kwargs):
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("landscape.api.blocks.extreme_eigenpairs", slow)
+    x, y = data()
+    model, opt = net(), None
+    free, budget = (
+        Tracker((x, y), every_n_steps=1),
+        Tracker((x, y), every_n_steps=1, max_overhead=0.05),
+    )
+    for step in range(1, 9):
+        time.sleep(0.005)  # a training step
+        free.step_end(model, step, opt), budget.step_end(model, step, opt)
+    assert len(free.history) == 8 and len(budget.history) == 1
+    assert budget.cadence.skipped == 7
+
+
+def test_the_second_call_starts_from_the_first_calls_ritz_vectors(monkeypatch):
+    real, seen = ls.extreme_eigenpairs, []
+
+    def solver(op, *, start=None, **kwargs):  # the warm-start interface (issue 26)
+        seen.append(None if start is None else start.clone())
+        return real(op, **kwargs)
+
+    monkeypatch.setattr("landscape.api.blocks.extreme_eigenpairs", solver)
+    x, y = data()
+    tracker = Tracker((x, y), every_n_steps=1, k=2, k_bottom=1)
+    tracker.step_end(net(), 1), tracker.step_end(net(), 2)
+    assert seen[0] is None and seen[1].shape == (3, tracker_params(tracker, x, y))
+    assert [m.warm for m in tracker.history] == [False, True]
+    first = seen[1][0]
+    assert abs(first.norm().item() - 1) < 1e-8  # a unit Ritz vector, λ_max's first
+    cold = Tracker((x, y), every_n_steps=1, warm_start=False)
+    cold.step_end(net(), 1), cold.step_end(net(), 2)
+    assert seen[2:] == [None, None]
+
+
+def tracker_params(tracker, x, y) -> int:
+    return sum(p.numel() for p in net().parameters())
