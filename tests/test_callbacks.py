@@ -6,6 +6,7 @@ solve is warm-started from the previous call's Ritz vectors when the solver take
 from __future__ import annotations
 
 import copy
+import logging
 import random
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_the_tracker_gives_lambda_max_and_min_within_their_bounds_and_the_sgd_ed
     x, y = data()
     model = net().eval()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    metrics = Tracker((x, y), every_n_steps=1, k_bottom=1, tol=1e-8).step_end(model, 1, opt)
+    metrics = Tracker((x, y), every_n_steps=1, k_bottom=1, tol=1e-6).step_end(model, 1, opt)
     eigs = torch.linalg.eigvalsh(
         dense_hessian(ls.make_problem(model, (x, y), "cross-entropy", device="cpu"))
     )
@@ -170,3 +171,90 @@ def test_the_second_call_starts_from_the_first_calls_ritz_vectors(monkeypatch):
 
 def tracker_params(tracker, x, y) -> int:
     return sum(p.numel() for p in net().parameters())
+
+
+# -- PyTorch Lightning ----------------------------------------------------------------------
+
+
+def lightning_fit(tmp_path, callbacks, name="run"):
+    pl = pytest.importorskip("lightning.pytorch")
+    from lightning.pytorch.loggers import CSVLogger
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = net()
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.5, momentum=0.9)
+
+    pl.seed_everything(0, verbose=False)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    module = Module()
+    loader = DataLoader(TensorDataset(*data()), batch_size=8, shuffle=True)
+    trainer = pl.Trainer(
+        max_steps=STEPS, accelerator="cpu", devices=1, logger=CSVLogger(tmp_path, name=name),
+        log_every_n_steps=4, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=callbacks,
+    )  # fmt: skip
+    trainer.fit(module, loader)
+    return module, trainer
+
+
+def capture_weights(pl):
+    class Capture(pl.Callback):  # after the curvature callback: the weights it measured
+        weights: dict = {}
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.weights[trainer.global_step] = copy.deepcopy(pl_module.net.state_dict())
+
+    return Capture()
+
+
+@pytest.fixture(scope="module")
+def lightning_plain(tmp_path_factory):
+    return lightning_fit(tmp_path_factory.mktemp("plain"), [])[0]
+
+
+def test_lightning_logs_the_dense_lambda_max_and_leaves_training_bit_identical(
+    tmp_path, lightning_plain
+):
+    pl = pytest.importorskip("lightning.pytorch")
+    from landscape.callbacks.lightning import CurvatureCallback
+
+    x, y = data()
+    callback, capture = CurvatureCallback((x, y), every_n_steps=EVERY), capture_weights(pl)
+    with_it, trainer = lightning_fit(tmp_path, [callback, capture], "with")
+    without = lightning_plain
+    check_against_dense(callback.history, capture.weights, net(), x, y)
+    a, b = with_it.state_dict(), without.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) and a.keys() == b.keys()
+    assert all(
+        m.metrics["curvature/two_over_lr"] == pytest.approx(3.8 / 0.5) for m in callback.history
+    )
+    rows = (tmp_path / "with" / "version_0" / "metrics.csv").read_text().splitlines()
+    column = rows[0].split(",").index("curvature/lambda_max")
+    logged = [float(r.split(",")[column]) for r in rows[1:] if r.split(",")[column]]
+    assert logged == [m.metrics["curvature/lambda_max"] for m in callback.history]
+    assert trainer.callback_metrics["curvature/lambda_max"].item() == pytest.approx(logged[-1])
+
+
+def test_lightning_a_callback_that_draws_one_random_number_changes_the_weights(
+    tmp_path, lightning_plain
+):
+    """The bit-identity check above can fail: dropout and the shuffle read the generator."""
+    pl = pytest.importorskip("lightning.pytorch")
+
+    class Draw(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.global_step == EVERY:
+                torch.rand(1)
+
+    a, b = lightning_fit(tmp_path, [Draw()], "draw")[0], lightning_plain
+    assert not torch.equal(a.net[0].weight, b.net[0].weight)

@@ -18,6 +18,7 @@ batch or subset of the training data, read in eval mode on a deep copy of the mo
 from __future__ import annotations
 
 import lightning.pytorch as pl
+import torch
 
 from landscape.callbacks.core import PREFIX, TOL, Tracker
 
@@ -63,7 +64,8 @@ class CurvatureCallback(pl.Callback):
         metrics = self.tracker.step_end(pl_module, trainer.global_step, optimizer, (trainer,))
         if not metrics:
             return
-        for name, value in metrics.items():
+        for name, value in metrics.items():  # float64: a float would be logged in float32
+            value = torch.tensor(value, dtype=torch.float64, device=pl_module.device)
             pl_module.log(name, value, on_step=True, on_epoch=False, prog_bar=self.prog_bar)
         connector = getattr(trainer, "_logger_connector", None)
         if connector is not None and not connector.should_update_logs:
