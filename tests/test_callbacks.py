@@ -258,3 +258,107 @@ def test_lightning_a_callback_that_draws_one_random_number_changes_the_weights(
 
     a, b = lightning_fit(tmp_path, [Draw()], "draw")[0], lightning_plain
     assert not torch.equal(a.net[0].weight, b.net[0].weight)
+
+
+# -- Hugging Face Trainer -------------------------------------------------------------------
+
+
+class Tiny(nn.Module):
+    """What the Trainer takes: keyword inputs, a dict with the loss when labels are given."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = net()
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        if labels is None:
+            return {"logits": logits}
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+class Examples(torch.utils.data.Dataset):
+    def __init__(self):
+        self.x, self.y = data()
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "labels": self.y[i]}
+
+
+def hf_fit(tmp_path, make_callbacks):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")  # the Trainer's
+    transformers.logging.set_verbosity_error()
+    model = Tiny()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), max_steps=STEPS, per_device_train_batch_size=8,
+        report_to="none", save_strategy="no", logging_steps=100, seed=0, use_cpu=True,
+        disable_tqdm=True,
+    )  # fmt: skip
+    sgd = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    trainer = transformers.Trainer(
+        model=model, args=args, train_dataset=Examples(), optimizers=(sgd, None)
+    )
+    for callback in make_callbacks(trainer):
+        trainer.add_callback(callback)
+    trainer.train()
+    return model, trainer
+
+
+def test_transformers_logs_the_dense_lambda_max_and_leaves_training_bit_identical(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from landscape.callbacks.transformers import CurvatureCallback
+
+    class Reporter(transformers.TrainerCallback):  # stands for TensorBoard, W&B, …
+        logs: list = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self.logs.append((state.global_step, dict(logs)))
+
+    class Capture(transformers.TrainerCallback):
+        weights: dict = {}
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            self.weights[state.global_step] = copy.deepcopy(model.net.state_dict())
+
+    x, y = data()
+    callback, reporter, capture = None, Reporter(), Capture()
+
+    def callbacks(trainer):
+        nonlocal callback
+        callback = CurvatureCallback(({"x": x}, y), every_n_steps=EVERY, trainer=trainer)
+        return [reporter, callback, capture]
+
+    with_it, trainer = hf_fit(tmp_path / "with", callbacks)
+    without, _ = hf_fit(tmp_path / "without", lambda trainer: [])
+    check_against_dense(callback.history, capture.weights, net(), x, y)
+    a, b = with_it.state_dict(), without.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) and a.keys() == b.keys()
+    logged = [
+        (s, v["curvature/lambda_max"]) for s, v in reporter.logs if "curvature/lambda_max" in v
+    ]
+    assert logged == [(m.step, m.metrics["curvature/lambda_max"]) for m in callback.history]
+    history = [h for h in trainer.state.log_history if "curvature/lambda_max" in h]
+    assert [(h["step"], h["curvature/lambda_max"]) for h in history] == logged
+    rates = [h["curvature/lr"] for h in history]  # after the scheduler's step: the next update's
+    assert rates[0] > rates[1] > 0 == rates[2]  # the linear schedule's; at 0 no edge is logged
+    for h in history[:2]:
+        assert h["curvature/two_over_lr"] == pytest.approx(3.8 / h["curvature/lr"])
+    assert "curvature/two_over_lr" not in history[2]
+
+
+def test_transformers_without_the_trainer_logs_into_the_history(tmp_path):
+    pytest.importorskip("transformers")
+    from landscape.callbacks.transformers import CurvatureCallback
+
+    x, y = data()
+    callback = CurvatureCallback(({"x": x}, y), every_n_steps=3)
+    _, trainer = hf_fit(tmp_path, lambda trainer: [callback])
+    history = [h for h in trainer.state.log_history if "curvature/lambda_max" in h]
+    assert [h["step"] for h in history] == [3, 6]
+    assert [h["curvature/lambda_max"] for h in history] == [
+        m.metrics["curvature/lambda_max"] for m in callback.history
+    ]
