@@ -229,7 +229,8 @@ def test_lightning_logs_the_dense_lambda_max_and_leaves_training_bit_identical(
     from landscape.callbacks.lightning import CurvatureCallback
 
     x, y = data()
-    callback, capture = CurvatureCallback((x, y), every_n_steps=EVERY), capture_weights(pl)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)  # reading it draws
+    callback, capture = CurvatureCallback(loader, every_n_steps=EVERY), capture_weights(pl)
     with_it, trainer = lightning_fit(tmp_path, [callback, capture], "with")
     without = lightning_plain
     check_against_dense(callback.history, capture.weights, net(), x, y)
@@ -329,7 +330,8 @@ def test_transformers_logs_the_dense_lambda_max_and_leaves_training_bit_identica
 
     def callbacks(trainer):
         nonlocal callback
-        callback = CurvatureCallback(({"x": x}, y), every_n_steps=EVERY, trainer=trainer)
+        loader = DataLoader(Examples(), batch_size=16, shuffle=True)  # reading it draws
+        callback = CurvatureCallback(loader, every_n_steps=EVERY, trainer=trainer, target="labels")
         return [reporter, callback, capture]
 
     with_it, trainer = hf_fit(tmp_path / "with", callbacks)
