@@ -109,6 +109,16 @@ def test_the_tracker_gives_lambda_max_and_min_within_their_bounds_and_the_sgd_ed
     assert core.stability(adam) == {"lr": 1e-3}  # Adam's edge is preconditioned: not 2/η
 
 
+def test_bad_inputs_stop_the_run_before_training_and_bad_settings_at_once():
+    x, y = data()
+    with pytest.raises(ls.InputError, match="loss 'hinge' is not known"):
+        Tracker((x, y), "hinge").prepare(net())
+    with pytest.raises(ls.InputError, match="every_n_steps"):
+        Tracker((x, y), every_n_steps=0)
+    with pytest.raises(ls.InputError, match="max_overhead"):
+        Tracker((x, y), max_overhead=-0.1)
+
+
 def test_the_overhead_budget_lowers_the_cadence():
     cadence, now, taken = Cadence(every=1, max_overhead=0.1), 0.0, []
     for step in range(1, 101):  # training steps of 1 s, measurements of 2 s

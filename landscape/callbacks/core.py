@@ -134,14 +134,25 @@ class Tracker:
         finally:
             cadence.leave(time.perf_counter())
 
-    def _measure(self, model, optimizer, shared):
+    def prepare(self, model, shared=()) -> None:
+        """Before training: build the problem once, so that bad data, loss or keywords stop
+        the run at its start (InputError) rather than at the first measurement, and the
+        first measurement does not carry the imports. Not counted as measuring time."""
+        with untouched(model, self.data):
+            self._problem(model, shared)
+
+    def _problem(self, model, shared):
         from landscape.api import blocks
 
         clone = copy.deepcopy(model, memo={id(o): o for o in shared})
         kw = {"device": _device_of(model), **self.problem}
+        return blocks.make_problem(clone, self.data, self.loss, **kw)
+
+    def _measure(self, model, optimizer, shared):
+        from landscape.api import blocks
+
         try:
-            problem = blocks.make_problem(clone, self.data, self.loss, **kw)
-            del clone
+            problem = self._problem(model, shared)
             solve = blocks.extreme_eigenpairs
             ask = {"k": self.k, "k_bottom": self.k_bottom, "tol": self.tol}
             ask.update(max_products=self.max_products, allow_unconverged=True)

@@ -57,6 +57,10 @@ class CurvatureCallback(pl.Callback):
     def history(self):
         return self.tracker.history
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.global_rank == 0:
+            self.tracker.prepare(pl_module, (trainer,))
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_rank != 0 and trainer.world_size > 1:
             return  # one process measures (each would compute the same numbers on its copy)

@@ -58,6 +58,11 @@ class CurvatureCallback(TrainerCallback):
     def history(self):
         return self.tracker.history
 
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if state.is_world_process_zero and model is not None:
+            self.tracker.prepare(model)
+        return control
+
     def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
         if not state.is_world_process_zero or model is None:
             return control  # one process measures (each would compute the same numbers)
