@@ -138,6 +138,9 @@ class Tracker:
         """Before training: build the problem once, so that bad data, loss or keywords stop
         the run at its start (InputError) rather than at the first measurement, and the
         first measurement does not carry the imports. Not counted as measuring time."""
+        import landscape.analyses.sharpness.momentum  # noqa: F401 (imports: not at a step)
+        import landscape.estimators.lanczos  # noqa: F401
+
         with untouched(model, self.data):
             self._problem(model, shared)
 
