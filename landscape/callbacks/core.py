@@ -11,7 +11,6 @@ Python, the data's generators), as are the grad mode, the default dtype and auto
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import random
 import time
@@ -156,23 +155,16 @@ class Tracker:
 
         try:
             problem = self._problem(model, shared)
-            solve = blocks.extreme_eigenpairs
             ask = {"k": self.k, "k_bottom": self.k_bottom, "tol": self.tol}
             ask.update(max_products=self.max_products, allow_unconverged=True)
-            warm = self._start is not None and self._start.shape[-1] == problem.num_params
-            # Guard until the warm-start solver lands (landscape track, issue 26): pass
-            # `start` only where the solver takes it. The lead removes this guard at merge.
-            if warm and "start" in inspect.signature(solve).parameters:
-                ask["start"] = self._start
-            else:
-                warm = False
-            eig = solve(blocks.hessian(problem), **ask)
+            start = self._start  # the last solve's Ritz vectors and its own start's (m, p)
+            warm = start is not None and start.shape[-1] == problem.num_params
+            ask["start"] = start if warm else None
+            eig = blocks.extreme_eigenpairs(blocks.hessian(problem), **ask)
         except NumericalError as exc:  # training goes on; the step is not logged
             warnings.warn(f"curvature not measured: {exc}", RuntimeWarning, stacklevel=4)
             return None
-        if self.warm_start:
-            vectors = [v for v in (eig.top_vectors, eig.bottom_vectors) if v is not None]
-            self._start = torch.cat(vectors, dim=1).T.contiguous() if vectors else None
+        self._start = eig.start if self.warm_start else None
         return self._metrics(eig, optimizer), eig, warm
 
     def _metrics(self, eig, optimizer) -> dict[str, float]:
