@@ -121,12 +121,10 @@ def main() -> None:
         print(f"{m.step:>5} {value:>12.8f} {bound:>9.1e} {truth:>12.8f} {abs(value - truth):>9.1e}"
               f" {m.products:>6} {m.seconds * 1e3:>7.1f} {m.seconds / step:>6.1f}"
               f" {m.metrics['curvature/two_over_lr']:>6.1f}{ok}")  # fmt: skip
-    later = [m.seconds for m in callback.history[1:]]
-    print(
-        f"per logged step (after the first): {sum(later) / len(later) * 1e3:.1f} ms = "
-        f"{sum(later) / len(later) / step:.1f} training steps; warm starts used: "
-        f"{sum(m.warm for m in callback.history)} of {len(callback.history)}"
-    )
+    later = torch.tensor([m.seconds for m in callback.history[1:]]).median().item()
+    print(f"per logged step (median after the first): {later * 1e3:.1f} ms = "
+          f"{later / step:.1f} training steps; warm starts used: "
+          f"{sum(m.warm for m in callback.history)} of {len(callback.history)}")  # fmt: skip
     for share in (0.1, 0.5):
         budget = CurvatureCallback(probe, every_n_steps=1, max_overhead=share)
         fit(args.budget_steps, [budget])

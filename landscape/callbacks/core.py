@@ -110,6 +110,7 @@ class Tracker:
             raise InputError(f"k={self.k}, k_bottom={self.k_bottom}", "use k ≥ 1, k_bottom ≥ 0")
         self.cadence = Cadence(self.every_n_steps, self.max_overhead)
         self._start: torch.Tensor | None = None
+        self._built = None  # the problem, kept between calls (its θ and buffers swapped)
 
     def step_end(self, model, step: int, optimizer=None, shared=()) -> dict[str, float] | None:
         """Called once a training step is done: the metrics at this step, or None when the
@@ -141,7 +142,17 @@ class Tracker:
         import landscape.estimators.lanczos  # noqa: F401
 
         with untouched(model, self.data):
-            self._problem(model, shared)
+            self._built = self._problem(model, shared)
+
+    def _problem_now(self, model, shared):
+        """The problem at the live weights: built once (a deep copy, the input checks), then
+        each call copies θ and the buffers in; built again if θ changed its names or shapes."""
+        if self._built is not None:
+            swapped = _swap(self._built, model)
+            if swapped is not None:
+                return swapped
+        self._built = self._problem(model, shared)
+        return self._built
 
     def _problem(self, model, shared):
         from landscape.api import blocks
@@ -154,7 +165,7 @@ class Tracker:
         from landscape.api import blocks
 
         try:
-            problem = self._problem(model, shared)
+            problem = self._problem_now(model, shared)
             ask = {"k": self.k, "k_bottom": self.k_bottom, "tol": self.tol}
             ask.update(max_products=self.max_products, allow_unconverged=True)
             start = self._start  # the last solve's Ritz vectors and its own start's (m, p)
@@ -177,6 +188,30 @@ class Tracker:
             out[p + "lambda_min"], out[p + "lambda_min_error_bound"] = pair.value, pair.error_bound
         out.update({p + k: v for k, v in stability(optimizer).items()})
         return out
+
+
+def _swap(problem, model):
+    """`problem` at the model's current θ, its buffers (BatchNorm statistics) copied into the
+    problem's own copy of the model; None when θ would not be the same parameters."""
+    live = dict(model.named_parameters())
+    trainable = tuple(n for n, p in live.items() if p.requires_grad)
+    same = all(
+        n in live and live[n].shape == p.shape for n, p in zip(problem.names, problem.params)
+    )
+    if not same or trainable != problem.trainable:
+        return None
+    with torch.no_grad():
+        flat = torch.cat([live[n].detach().reshape(-1) for n in problem.names])
+        flat = flat.to(device=problem.device, dtype=problem.dtype)
+        if not bool(torch.isfinite(flat).all()):
+            raise NumericalError(
+                "the weights hold NaN or inf at this step", "the run diverged: lower the rate"
+            )
+        buffers = dict(model.named_buffers())
+        for name, buf in problem.model.named_buffers():
+            if name in buffers and buffers[name].shape == buf.shape:
+                buf.copy_(buffers[name])
+    return problem.with_params(flat)
 
 
 def _ok(eig) -> bool:
