@@ -5,12 +5,15 @@
     trainer.fit(module, train_loader)
 
 At every `every_n_steps`-th optimizer step (`trainer.global_step`, the weights after that many
-updates) the callback logs through `pl_module.log` (so TensorBoard, CSV, W&B and every other
-logger get it): `curvature/lambda_max` and `curvature/lambda_max_error_bound` (some eigenvalue
-lies within the bound of the value), with k_bottom ≥ 1 `curvature/lambda_min` and its bound,
-`curvature/lr` and, for SGD, `curvature/two_over_lr` (the stability edge, momentum-aware).
-Lightning hands step-logged values to its loggers every `log_every_n_steps`; at the other
-steps the callback writes them to `trainer.loggers` itself, at the same step Lightning uses.
+updates) the callback logs `curvature/lambda_max` and `curvature/lambda_max_error_bound` (some
+eigenvalue lies within the bound of the value), with k_bottom ≥ 1 `curvature/lambda_min` and
+its bound, `curvature/lr` and, for SGD, `curvature/two_over_lr` (the stability edge,
+momentum-aware). They go through `pl_module.log` (`trainer.callback_metrics`, the progress bar
+with prog_bar=True, a checkpoint's `monitor`), and to every logger (TensorBoard, CSV, W&B, …)
+once, at step `global_step`: the step at which Lightning logs the loss of the next batch,
+computed at the same weights. (Values given to `pl_module.log(on_step=True)` reach the loggers
+only every `log_every_n_steps`, and are logged again, stale, at every later such step until
+the next value: so the callback hands them to the loggers itself.)
 
 `data` is what `ls.make_problem` takes (a tuple (x, y), a Dataset or a DataLoader): a fixed
 batch or subset of the training data, read in eval mode on a deep copy of the module."""
@@ -70,9 +73,9 @@ class CurvatureCallback(pl.Callback):
             return
         for name, value in metrics.items():  # float64: a float would be logged in float32
             value = torch.tensor(value, dtype=torch.float64, device=pl_module.device)
-            pl_module.log(name, value, on_step=True, on_epoch=False, prog_bar=self.prog_bar)
-        connector = getattr(trainer, "_logger_connector", None)
-        if connector is not None and not connector.should_update_logs:
-            step = trainer.fit_loop.epoch_loop._batches_that_stepped
-            for logger in trainer.loggers:
-                logger.log_metrics(metrics, step=step)
+            pl_module.log(
+                name, value, on_step=True, on_epoch=False, prog_bar=self.prog_bar, logger=False
+            )
+        for logger in trainer.loggers:  # once, at this step (see the module's docstring)
+            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.save()
