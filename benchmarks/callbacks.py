@@ -1,6 +1,7 @@
 """The training callback (landscape.callbacks.lightning): its λ_max against a dense float64
-Hessian at every logged step, its cost per logged step against a training step, the overhead
-budget's effect on the cadence, and bit identity of the final weights with and without it.
+Hessian at every logged step, its cost per logged step against a training step, warm against
+cold products, the overhead budget's effect on the cadence, and bit identity of the final
+weights with and without it.
 
     python benchmarks/callbacks.py               # CPU (or the GPU when there is one)
     python benchmarks/callbacks.py --steps 200   # a longer run
@@ -99,7 +100,8 @@ def main() -> None:
     plain_clock = Clock()
     plain = fit(args.steps, [plain_clock])
     callback, clock = CurvatureCallback(probe, every_n_steps=args.every), Clock()
-    with_it = fit(args.steps, [callback, clock])
+    cold = CurvatureCallback(probe, every_n_steps=args.every, warm_start=False)
+    with_it = fit(args.steps, [callback, cold, clock])
     same = all(torch.equal(a, b) for a, b in zip(with_it.state_dict().values(),
                                                   plain.state_dict().values()))  # fmt: skip
     step = torch.tensor(plain_clock.marks).diff().median().item()
@@ -107,9 +109,9 @@ def main() -> None:
     print(f"training step (median, no callback): {step * 1e3:.2f} ms")
     print(f"final weights bit-identical with and without the callback: {same}")
     print(f"{'step':>5} {'λ_max':>12} {'bound':>9} {'dense':>12} {'|err|':>9} {'prods':>6}"
-          f" {'ms':>7} {'×step':>6} {'2/η':>6}")  # fmt: skip
+          f" {'cold':>5} {'ms':>7} {'×step':>6} {'2/η':>6}")  # fmt: skip
     model = net()
-    for m in callback.history:
+    for m, c in zip(callback.history, cold.history, strict=True):
         model.load_state_dict(clock.weights[m.step])
         problem = ls.make_problem(model, probe, "cross-entropy", device="cpu")
         truth = torch.linalg.eigvalsh(dense_hessian(problem))[-1].item()
@@ -119,8 +121,11 @@ def main() -> None:
         )
         ok = "" if abs(value - truth) <= bound else "  OUTSIDE THE BOUND"
         print(f"{m.step:>5} {value:>12.8f} {bound:>9.1e} {truth:>12.8f} {abs(value - truth):>9.1e}"
-              f" {m.products:>6} {m.seconds * 1e3:>7.1f} {m.seconds / step:>6.1f}"
+              f" {m.products:>6} {c.products:>5} {m.seconds * 1e3:>7.1f} {m.seconds / step:>6.1f}"
               f" {m.metrics['curvature/two_over_lr']:>6.1f}{ok}")  # fmt: skip
+    warm_p = sum(m.products for m in callback.history[1:])
+    cold_p = sum(m.products for m in cold.history[1:])
+    print(f"products after the first: warm {warm_p}, cold {cold_p} ({warm_p / cold_p:.2f})")
     later = torch.tensor([m.seconds for m in callback.history[1:]]).median().item()
     print(f"per logged step (median after the first): {later * 1e3:.1f} ms = "
           f"{later / step:.1f} training steps; warm starts used: "
