@@ -28,7 +28,7 @@ CORE = [
     "distributed.py",
     "report.py",
 ]
-LIBRARY = ["api", "__init__.py"]  # `import landscape as ls`: the command line is its client
+LIBRARY = ["api", "callbacks", "__init__.py"]  # `import landscape as ls`: the CLI is its client
 UI_LIBRARIES = {"typer", "click", "rich", "matplotlib"}
 
 
@@ -281,3 +281,20 @@ def test_the_solvers_figures_come_from_the_estimators_not_the_spectrum(path):
     """SolverInfo lives with the estimators' results: an analysis that runs the solver does
     not import the spectrum analysis for it (issue 21 item 7)."""
     assert "landscape.analyses.spectrum" not in imported(path)
+
+
+def test_the_library_and_the_callbacks_package_import_no_training_framework():
+    """Lightning and transformers are optional extras: `import landscape`, the library's calls
+    and `landscape.callbacks` (its core included) load neither; only the framework's own
+    module (landscape.callbacks.lightning, .transformers) does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, landscape, landscape.callbacks, landscape.callbacks.core; "
+        "import landscape.api.calls, landscape.api.blocks; landscape.spectrum; "
+        "print(sorted(m for m in ('lightning', 'pytorch_lightning', 'transformers') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
