@@ -1,7 +1,9 @@
 """A small full-batch gradient-descent run that sharpens to the edge of stability (η = 0.65,
 2/η ≈ 3.08), for `landscape track`: `python track_run.py` writes run/data.pt and four
-checkpoints run/ck_<step>.pt (weights, the SGD state and the step); `build` is the factory."""
+checkpoints run/ck_<step>.pt (weights, the SGD state and the step); `python track_run.py 10`
+one every 10 steps (the README's figure); `build` is the factory."""
 
+import sys
 from pathlib import Path
 
 import torch
@@ -34,4 +36,4 @@ def main(folder: Path = Path("run"), steps=(0, 100, 200, 300)) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(steps=tuple(range(0, 301, int(sys.argv[1]))) if len(sys.argv) > 1 else (0, 100, 200, 300))
