@@ -174,3 +174,47 @@ def test_a_failing_checkpoint_is_its_row_and_exit_3(run_dir, tmp_path, capsys, m
     assert "NaN" in rows[2]["error"] and rows[2]["top"] == []
     assert all(row["error"] is None and row["top"][0]["converged"] for row in rows[:2] + rows[3:])
     assert "broken.pt" in r.err and "1 of 5 checkpoints failed" in r.err
+
+
+def test_lightning_checkpoints_are_read_as_lightning_writes_them(tmp_path, capsys, monkeypatch):
+    """A LightningModule's ModelCheckpoint files: the model's keys under the module's
+    attribute (`net.0.weight`), the step as `global_step`, the optimizer in `optimizer_states`:
+    rows in global_step order with the momentum edge (2 + 2β)/η, λ_max the dense truth."""
+    lightning = pytest.importorskip("lightning")
+
+    class Module(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _build()
+
+        def training_step(self, batch, _):
+            return nn.functional.mse_loss(self.net(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.5)
+
+    (tmp_path / "factory.py").write_text(FACTORY)
+    x, y = _data()
+    torch.save({"x": x, "y": y}, tmp_path / "data.pt")
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=48)
+    saver = lightning.pytorch.callbacks.ModelCheckpoint(
+        dirpath=tmp_path / "ckpts", every_n_train_steps=4, save_top_k=-1
+    )
+    lightning.Trainer(
+        max_steps=12, callbacks=[saver], logger=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu",
+    ).fit(Module(), loader)  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    args = ["track", "ckpts", "--data", "data.pt", "--model-factory", "factory.py:build"]
+    r = run([*args, "--loss", "mse", "--tol", "1e-8", "--json"], capsys, monkeypatch)
+    assert r.code == 0, r.err
+    rows = json.loads(r.out)["checkpoints"]
+    assert [row["step"] for row in rows] == [4, 8, 12]
+    assert all(row["edge"] == pytest.approx((2 + 2 * 0.5) / 0.1) for row in rows)
+    blob = torch.load(rows[-1]["path"], weights_only=False)
+    model = _build()
+    model.load_state_dict({k[len("net.") :]: v for k, v in blob["state_dict"].items()})
+    problem = build_problem(model, x, y, get_loss("mse"), batch_size=None, dtype=torch.float64)
+    truth = float(torch.linalg.eigvalsh(dense_hessian(problem))[-1])
+    top = rows[-1]["top"][0]
+    assert abs(top["value"] - truth) <= top["error_bound"] + 1e-12

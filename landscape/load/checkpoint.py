@@ -334,12 +334,27 @@ def _is_full(t: Any) -> bool:
     return isinstance(t, torch.Tensor) and t.numel() > 0
 
 
+def unwrapped(state: dict, own: dict) -> dict:
+    """The model's entries of a wrapper's state: a LightningModule saves `net.0.weight` for its
+    model's `0.weight`. Only when no key matches as it is, and one prefix's rest are exactly
+    the model's keys (anything else the wrapper holds, a loss or a metric, is left out)."""
+    if any(k in own for k in state):
+        return state
+    prefixes = sorted({k[: i + 1] for k in state for i, c in enumerate(k) if c == "."}, key=len)
+    for prefix in prefixes:
+        inner = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if set(inner) == set(own):
+            return inner
+    return state
+
+
 def _load_state(
     model: nn.Module, state: dict, path: Path, spec: str | None, partial: bool
 ) -> list[str]:
     """Load `state` into the model; returns the model's tensors the file did not hold
     (`partial` only: otherwise a missing tensor is an error)."""
     own = model.state_dict(keep_vars=True)
+    state = unwrapped(state, own)
     present = {_storage(v) for k, v in own.items() if k in state and _is_full(v)}
     # A tied weight saved once (as safetensors does) is covered by its twin.
     missing = [

@@ -70,7 +70,11 @@ def threshold(beta1: float, lr: float) -> float:
 
 
 def optimizer_state_of(metadata: dict) -> dict | None:
-    """The optimizer state dict stored in checkpoint metadata, if any."""
+    """The optimizer state dict stored in checkpoint metadata, if any (Lightning's
+    `optimizer_states` list: its one optimizer's)."""
+    lightning = metadata.get("optimizer_states")
+    if isinstance(lightning, list | tuple) and len(lightning) == 1:
+        metadata = {**metadata, "optimizer": lightning[0]}
     for key in OPTIMIZER_KEYS:
         value = metadata.get(key)
         if isinstance(value, dict) and "state" in value and "param_groups" in value:

@@ -29,7 +29,7 @@ from landscape.analyses.track.report import (
 )
 from landscape.errors import InputError, LandscapeError
 from landscape.estimators.lanczos import extreme_eigenpairs
-from landscape.load.checkpoint import read_state
+from landscape.load.checkpoint import read_state, unwrapped
 from landscape.problem import Problem
 from landscape.report import to_jsonable
 
@@ -39,7 +39,7 @@ def plan(problem: Problem, paths: list[Path], settings: TrackSettings) -> tuple[
     before computing anything: bad input stops here, naming the file."""
     entries = []
     for path in paths:
-        state, metadata = read_state(path, settings.trust)
+        state, metadata = _read(problem, path, settings.trust)
         _check_architecture(problem, state, path)
         if "adam" in settings.metrics:
             _check_adam(problem, optimizer_state_of(metadata), settings, path)
@@ -91,7 +91,7 @@ def _safe_row(problem, entry, settings, previous):
 
 
 def _row(problem: Problem, entry: Entry, settings: TrackSettings, previous):
-    state, metadata = read_state(entry.path, settings.trust)
+    state, metadata = _read(problem, entry.path, settings.trust)
     here = _swap(problem, state, entry.path)
     want = set(settings.metrics)
     fields: dict = {"path": str(entry.path), "step": entry.step}
@@ -169,6 +169,12 @@ def _lr(option: float | None, optimizer: dict | None) -> tuple[float | None, str
     if groups and isinstance(groups[0].get("lr"), int | float) and groups[0]["lr"] > 0:
         return float(groups[0]["lr"]), "optimizer state"
     return None, None
+
+
+def _read(problem: Problem, path: Path, trust: bool) -> tuple[dict, dict]:
+    """A checkpoint's state (a wrapper's, e.g. a LightningModule's, unwrapped) and metadata."""
+    state, metadata = read_state(path, trust)
+    return unwrapped(state, problem.model.state_dict()), metadata
 
 
 def _check_architecture(problem: Problem, state: dict, path: Path) -> None:
