@@ -269,10 +269,13 @@ def range_of(value, name: str = "range") -> tuple[float, float]:
             f"{name} {value!r} is not two numbers a,b", f"write e.g. {name}='-1,1'", name
         )
     if not lo < hi:
+        fix = (
+            f"give the smaller end first, e.g. {name}='{hi:g},{lo:g}'"
+            if lo > hi
+            else f"give two different ends, the smaller first, e.g. {name}='{lo - 1:g},{hi + 1:g}'"
+        )
         raise InputError(
-            f"{name} {value!r}: a must be below b, got a = {lo:g} ≥ b = {hi:g}",
-            f"give the smaller end first, e.g. {name}='{hi:g},{lo:g}'",
-            name,
+            f"{name} {value!r}: a must be below b, got a = {lo:g} ≥ b = {hi:g}", fix, name
         )
     return lo, hi
 
