@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landscape.api.defaults import TRACK
+from landscape.api.defaults import PROBLEM, STRATEGY, TRACK
 from landscape.errors import InputError
 
 
@@ -23,10 +23,19 @@ def track(
     lr: float | None = TRACK["lr"],
     cache: str | Path | None = TRACK["cache"],
     trust_checkpoint: bool = False,
-    strategy: str = "auto",
-    seed: int = 0,
+    strategy: str = STRATEGY["strategy"],
+    seed: int = PROBLEM["seed"],
     on_row=None,
-    **problem,
+    target=PROBLEM["target"],
+    output=PROBLEM["output"],
+    ignore_index: int = PROBLEM["ignore_index"],
+    class_dim=PROBLEM["class_dim"],
+    samples=PROBLEM["samples"],
+    batch_size=PROBLEM["batch_size"],
+    dtype=PROBLEM["dtype"],
+    device=PROBLEM["device"],
+    params=PROBLEM["params"],
+    shift_labels: str = PROBLEM["shift_labels"],
 ):
     """Curvature over a training run: for each checkpoint (files, folders or globs, ordered by
     the step they record, else the number in their names), the certified λ_max (k of them,
@@ -38,8 +47,8 @@ def track(
     `model` is built once (its weights are not used, nor changed); each checkpoint's state dict
     is swapped in. Each solve starts from the previous one's Ritz vectors unless `cold`.
     `cache`: a folder of rows keyed by file content and settings, so a rerun computes only new
-    checkpoints. `on_row(row)` is called as each row is done. Other keywords (batch_size,
-    dtype, device, samples, ...) are `ls.make_problem`'s. Returns a TrackReport
+    checkpoints. `on_row(row)` is called as each row is done. The problem's keywords (target,
+    batch_size, dtype, device, samples, ...) are `ls.make_problem`'s. Returns a TrackReport
     (`.checkpoints`: one Row each; `.to_dict()` the JSON document)."""
     from landscape.api.blocks import make_problem
 
@@ -47,7 +56,11 @@ def track(
         k=k, k_bottom=k_bottom, tol=tol, max_products=max_products, metrics=metrics, cold=cold,
         lr=lr, cache=cache, strategy=strategy, seed=seed,
     )  # fmt: skip
-    prob = make_problem(model, data, loss, seed=seed, **problem)
+    prob = make_problem(
+        model, data, loss, target=target, output=output, ignore_index=ignore_index,
+        class_dim=class_dim, samples=samples, batch_size=batch_size, dtype=dtype, device=device,
+        seed=seed, params=params, shift_labels=shift_labels,
+    )  # fmt: skip
     return run_track(prob, checkpoints, opt, trust_checkpoint, on_row)
 
 
